@@ -1,0 +1,86 @@
+"""Acronyms mined from the corpus and dates spelt out, to widen keyword matching.
+
+Reviews lean on acronyms ("LDUH shared information appropriately") while users ask in plain
+words ("what did the hospital do"), and give dates as 27-08-2014 while users say "August
+2014". The keyword index therefore sees each passage with its acronyms' long forms and its
+numeric dates' month names added; queries are widened the same way in both directions.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+
+_PAREN_ACRONYM = re.compile(r"\(([A-Z][A-Za-z0-9]{1,7})\)")
+_SMALL = {"of", "and", "&", "the", "for", "in", "to", "on", "with", "at", "a"}
+_WORDS = re.compile(r"[A-Za-z][A-Za-z'’]*|&")
+_NUMERIC_DATE = re.compile(r"\b(\d{1,2})[-/.](\d{1,2})[-/.](\d{4}|\d{2})\b")
+MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December"]
+
+
+def _long_form(before: str, letters: str) -> str | None:
+    """The words just before "(ACR)" whose initials spell the acronym, or None."""
+    words = _WORDS.findall(before.replace("-", " "))
+    for k in range(len(letters), min(len(words), len(letters) + 4) + 1):
+        span = words[-k:]
+        if not span or span[0].lower() in _SMALL:
+            continue
+        initials = "".join(w[0].upper() for w in span if w.lower() not in _SMALL)
+        if initials == letters:
+            return " ".join(span)
+    return None
+
+
+def mine_acronyms(texts: Iterable[str]) -> dict[str, str]:
+    """Acronym -> its most frequent long form, from "Long Form (LF)" patterns in the texts."""
+    seen: dict[str, Counter[str]] = defaultdict(Counter)
+    for text in texts:
+        for m in _PAREN_ACRONYM.finditer(text):
+            acronym = m.group(1)
+            letters = re.sub(r"[^A-Z]", "", acronym)
+            if len(letters) < 2:
+                continue
+            long = _long_form(text[max(0, m.start() - 160) : m.start()], letters)
+            if long:
+                seen[acronym][long] += 1
+    return {acr: forms.most_common(1)[0][0] for acr, forms in seen.items()}
+
+
+def spell_dates(text: str) -> list[str]:
+    """Month-and-year words for numeric day-month-year dates in the text."""
+    out = []
+    for m in _NUMERIC_DATE.finditer(text):
+        day, month, year = int(m.group(1)), int(m.group(2)), m.group(3)
+        if 1 <= day <= 31 and 1 <= month <= 12:
+            year = year if len(year) == 4 else ("20" + year if int(year) < 50 else "19" + year)
+            out.append(f"{MONTHS[month - 1]} {year}")
+    return out
+
+
+def keyword_text(text: str, acronyms: dict[str, str]) -> str:
+    """Passage text as the keyword index sees it: plus acronym long forms and spelt-out dates."""
+    extra: list[str] = []
+    for token in set(re.findall(r"\b[A-Z][A-Za-z0-9]{1,7}\b", text)):
+        base = token if token in acronyms else re.sub(r"(?:\d+|s)$", "", token)  # GCP2, KPEs
+        if base in acronyms:
+            extra.append(acronyms[base])
+    extra.extend(spell_dates(text))
+    return text if not extra else text + "\n" + " ".join(sorted(set(extra)))
+
+
+def expand_query(query: str, acronyms: dict[str, str]) -> str:
+    """Query words plus the long form of each acronym in it and the acronym of each long form."""
+    extra: list[str] = []
+    lowered = " " + re.sub(r"[^a-z0-9&]+", " ", query.lower()) + " "
+    by_lower = {a.lower(): a for a in acronyms if len(a) >= 3}
+    for token in re.findall(r"[A-Za-z][A-Za-z0-9]{1,7}", query):
+        acr = token if token in acronyms else by_lower.get(token.lower()) if len(token) >= 3 else None
+        if acr:
+            extra.append(acronyms[acr])
+    for acr, long in acronyms.items():
+        if " " + re.sub(r"[^a-z0-9&]+", " ", long.lower()).strip() + " " in lowered:
+            extra.append(acr)
+    extra.extend(spell_dates(query))
+    return query if not extra else query + " " + " ".join(extra)

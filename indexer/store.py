@@ -1,0 +1,217 @@
+"""The index directory: SQLite is the truth; FAISS and tantivy are views derived from it.
+
+Layout of an index directory::
+
+    index/
+      CURRENT              name of the live generation, replaced atomically
+      gen-<stamp>/         one complete build
+        store.sqlite       reports, sections, passages, sentences, footnotes, vectors, files
+        vectors.faiss      FAISS index over passage vectors (row i = passage id i)
+        keyword/           tantivy index of passage text and headings
+        manifest.json      schema version, model, chunking, source hashes, counts
+      cache/               ONNX export of the query encoder, keyed by model fingerprint
+
+A build writes a new generation and only then points CURRENT at it, so a killed or failed
+build leaves the previous generation whole and servable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+SCHEMA_VERSION = 1
+CURRENT = "CURRENT"
+MANIFEST = "manifest.json"
+DB_NAME = "store.sqlite"
+FAISS_NAME = "vectors.faiss"
+KEYWORD_DIR = "keyword"
+# Exact search is fast enough below this many vectors (a flat scan of 50k x 384 takes a few
+# ms); past it an HNSW graph keeps a query well under a millisecond at a small recall cost.
+HNSW_THRESHOLD = 50_000
+HNSW_M = 32
+HNSW_EF_SEARCH = 128
+
+SCHEMA = """
+CREATE TABLE files (file TEXT PRIMARY KEY, sha256 TEXT NOT NULL, size INTEGER NOT NULL, report_id TEXT NOT NULL);
+CREATE TABLE reports (
+  id TEXT PRIMARY KEY, title TEXT, area TEXT, year INTEGER, child TEXT, review_type TEXT,
+  source TEXT, file TEXT, board TEXT, text TEXT NOT NULL, has_pages INTEGER NOT NULL);
+CREATE TABLE sections (
+  report_id TEXT NOT NULL, ordinal INTEGER NOT NULL, heading TEXT, path TEXT, kind TEXT,
+  level INTEGER, number TEXT, start INTEGER, end INTEGER, PRIMARY KEY (report_id, ordinal));
+CREATE TABLE passages (
+  id INTEGER PRIMARY KEY, report_id TEXT NOT NULL, ordinal INTEGER NOT NULL, section INTEGER,
+  heading TEXT, heading_path TEXT, kind TEXT, paragraph TEXT, paragraphs TEXT, page INTEGER,
+  page_end INTEGER, start INTEGER, end INTEGER, text TEXT NOT NULL, embed_text TEXT NOT NULL,
+  tokens INTEGER, sentences TEXT NOT NULL, vector BLOB NOT NULL);
+CREATE INDEX passages_report ON passages (report_id, ordinal);
+CREATE TABLE footnotes (report_id TEXT NOT NULL, number TEXT, text TEXT, page INTEGER);
+CREATE TABLE acronyms (short TEXT PRIMARY KEY, long TEXT NOT NULL);
+"""
+
+
+class IndexError_(Exception):
+    """The index directory is missing, incomplete or built differently; the message says how to fix it."""
+
+
+@dataclass
+class Generation:
+    """A complete build inside an index directory."""
+
+    path: Path
+    manifest: dict
+
+    @property
+    def db_path(self) -> Path:
+        """The SQLite store of this generation."""
+        return self.path / DB_NAME
+
+
+def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
+    """Open SQLite; read-only connections are per thread in the server."""
+    if readonly:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=True)
+    else:
+        conn = sqlite3.connect(str(path))
+        conn.execute("PRAGMA journal_mode=OFF")
+        conn.execute("PRAGMA synchronous=OFF")  # a half-written generation is discarded anyway
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def current_generation(index_dir: Path) -> Generation | None:
+    """The live generation, or None when the directory holds no finished build."""
+    pointer = index_dir / CURRENT
+    if not pointer.exists():
+        return None
+    name = pointer.read_text().strip()
+    path = index_dir / name
+    manifest_path = path / MANIFEST
+    if not name or not manifest_path.exists():
+        raise IndexError_(
+            f"{pointer} names '{name}', but {manifest_path} is missing; "
+            f"rebuild with: reviews index --index {index_dir}"
+        )
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise IndexError_(f"{manifest_path} is corrupt ({exc}); rebuild with: reviews index --index {index_dir}") from exc
+    return Generation(path, manifest)
+
+
+def new_generation_dir(index_dir: Path) -> Path:
+    """A fresh, empty directory for a build; not live until publish()."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    name = f"gen-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    path = index_dir / name
+    path.mkdir()
+    return path
+
+
+def publish(index_dir: Path, gen_dir: Path) -> None:
+    """Make gen_dir live with an atomic rename of the CURRENT pointer, then tidy old builds."""
+    tmp = index_dir / f"{CURRENT}.tmp{os.getpid()}"
+    tmp.write_text(gen_dir.name + "\n")
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, index_dir / CURRENT)
+    cleanup(index_dir, keep={gen_dir.name})
+
+
+def cleanup(index_dir: Path, keep: set[str]) -> None:
+    """Remove builds that are not live: leftovers of killed runs and superseded generations.
+
+    A generation younger than a minute that is not ours may belong to a build still running.
+    """
+    live = set(keep)
+    pointer = index_dir / CURRENT
+    if pointer.exists():
+        live.add(pointer.read_text().strip())
+    for child in index_dir.iterdir():
+        if child.name.startswith("gen-") and child.name not in live and child.is_dir():
+            pid = child.name.rsplit("-", 1)[-1]
+            if pid.isdigit() and _alive(int(pid)) and int(pid) != os.getpid():
+                continue
+            shutil.rmtree(child, ignore_errors=True)
+        elif child.name.startswith(f"{CURRENT}.tmp"):
+            child.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def vector_to_blob(vec: np.ndarray) -> bytes:
+    """float32 bytes of one vector."""
+    return np.asarray(vec, dtype=np.float32).tobytes()
+
+
+def build_faiss(vectors: np.ndarray, path: Path) -> str:
+    """Write a FAISS inner-product index; exact below HNSW_THRESHOLD, HNSW above. Returns its kind."""
+    import faiss
+
+    dim = vectors.shape[1] if vectors.ndim == 2 and vectors.shape[0] else 384
+    if len(vectors) >= HNSW_THRESHOLD:
+        index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        index.add(vectors)
+        index.hnsw.efSearch = HNSW_EF_SEARCH
+        kind = f"HNSW(M={HNSW_M})"
+    else:
+        index = faiss.IndexFlatIP(dim)
+        if len(vectors):
+            index.add(vectors)
+        kind = "Flat"
+    faiss.write_index(index, str(path))
+    return kind
+
+
+def keyword_schema():
+    """Tantivy schema: passage id, body and heading with English stemming."""
+    import tantivy
+
+    builder = tantivy.SchemaBuilder()
+    builder.add_integer_field("pid", stored=True, indexed=True, fast=True)
+    builder.add_text_field("body", stored=False, tokenizer_name="en_stem")
+    builder.add_text_field("heading", stored=False, tokenizer_name="en_stem")
+    return builder.build()
+
+
+def build_keyword(rows: list[tuple[int, str, str]], path: Path) -> None:
+    """Index (passage id, text, heading path) rows with tantivy (BM25)."""
+    import tantivy
+
+    path.mkdir(parents=True, exist_ok=True)
+    index = tantivy.Index(keyword_schema(), path=str(path))
+    writer = index.writer(heap_size=128_000_000, num_threads=1)
+    for pid, text, heading in rows:
+        writer.add_document(tantivy.Document(pid=pid, body=text, heading=heading))
+    writer.commit()
+    writer.wait_merging_threads()
+
+
+def write_manifest(gen_dir: Path, manifest: dict) -> None:
+    """Write manifest.json last of all, so its presence means the build completed."""
+    tmp = gen_dir / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    os.replace(tmp, gen_dir / MANIFEST)
+
+
+def safe_name(text: str) -> str:
+    """A name usable as a file name."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:80]

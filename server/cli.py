@@ -1,0 +1,225 @@
+"""The `reviews` command: index, serve, search, ask and similar."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+
+def _corpus_default() -> Path:
+    return Path(os.environ.get("REVIEWS_CORPUS", "corpus"))
+
+
+def _index_default() -> Path:
+    return Path(os.environ.get("REVIEWS_INDEX", "index"))
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    """Build or update the index."""
+    from indexer.build import BuildError, build_index
+    from indexer.chunking import ChunkParams
+    from indexer.metadata import CatalogError
+
+    try:
+        summary = build_index(
+            Path(args.corpus), Path(args.index), model_path=args.model,
+            params=ChunkParams(target_tokens=args.chunk_tokens), progress=not args.quiet, force=args.force,
+        )
+    except (BuildError, CatalogError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for line in summary.lines():
+        print(line)
+    return 0
+
+
+def _engine(index: str):  # noqa: ANN202
+    from server.engine import Engine, EngineError
+
+    try:
+        return Engine(Path(index))
+    except EngineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _cite(p: dict) -> str:
+    r = p["report"]
+    bits = [f"{r['title']} ({r['area']}, {r['year']})"]
+    if p.get("section"):
+        bits.append(f"section: {p['section']}")
+    if p.get("paragraph"):
+        bits.append(f"para {p['paragraph']}")
+    if p.get("page"):
+        bits.append(f"p. {p['page']}")
+    return " | ".join(bits)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the API and the page with waitress; index the corpus first if there is no index."""
+    import logging
+    import signal
+    import time
+
+    from indexer.store import current_generation
+    from server.app import create_app
+    from server.engine import EngineError
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    index = Path(args.index)
+    try:
+        missing = current_generation(index) is None
+    except Exception:  # a broken pointer: let the engine report it precisely below
+        missing = False
+    if missing:
+        print(f"No index in {index}: building it from {args.corpus} first.", flush=True)
+        if cmd_index(argparse.Namespace(corpus=args.corpus, index=args.index, model=None, chunk_tokens=160,
+                                        quiet=False, force=False)) != 0:
+            return 2
+    t0 = time.perf_counter()
+    try:
+        app = create_app({"INDEX_DIR": str(index)})
+    except EngineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    eng = app.extensions["reviews"].engine
+    print(
+        f"Loaded {index} ({eng.generation.path.name}): {len(eng.reports)} reports, {eng.n_passages} passages, "
+        f"model {eng.model_name}, query encoder {type(eng.encoder).__name__}, in {time.perf_counter() - t0:.2f} s",
+        flush=True,
+    )
+
+    def _reload(signum, frame) -> None:  # noqa: ANN001
+        try:
+            if app.extensions["reviews"].reload():
+                print(f"Reloaded index: {app.extensions['reviews'].engine.generation.path.name}", flush=True)
+        except EngineError as exc:
+            print(f"reload failed, still serving the previous index: {exc}", file=sys.stderr, flush=True)
+
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, _reload)
+    from waitress import serve
+
+    print(f"Serving on http://{args.host}:{args.port}/ (Ctrl+C to stop)", flush=True)
+    serve(app, host=args.host, port=args.port, threads=args.threads, ident="reviews")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    """Search passages from the command line."""
+    from server.search import SearchRequest, search
+
+    result = search(_engine(args.index), SearchRequest(args.query, k=args.k, mode=args.mode))
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    for i, p in enumerate(result["results"], 1):
+        print(f"{i}. [{p['score']:.3f}] {_cite(p)}")
+        print("   " + p["text"][:400].replace("\n", " ") + ("…" if len(p["text"]) > 400 else ""))
+        print()
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    """Answer a question with cited sentences."""
+    from server.answer import ask
+
+    result = ask(_engine(args.index), args.question, k=args.k)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(result["answer"])
+    print()
+    for c in result["citations"]:
+        print(f"[{c['n']}] {_cite(c)}  (confidence {c['confidence']:.2f})")
+    if not result["answerable"]:
+        for p in result["passages"][:3]:
+            print(f"- {_cite(p)}: {p['text'][:200]}…")
+    return 0
+
+
+def cmd_similar(args: argparse.Namespace) -> int:
+    """Rank reports like a case description or a report."""
+    from server.similar import similar_to_report, similar_to_text
+
+    eng = _engine(args.index)
+    if args.report:
+        if args.report not in eng.reports:
+            print(f"error: no report with id {args.report!r}; known: {', '.join(eng.reports)}", file=sys.stderr)
+            return 2
+        result = similar_to_report(eng, args.report, args.k)
+    else:
+        text = args.text if args.text != "-" else sys.stdin.read()
+        if not text or not text.strip():
+            print("error: give a case description, or --report ID", file=sys.stderr)
+            return 2
+        result = similar_to_text(eng, text, args.k)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    for i, r in enumerate(result["reports"], 1):
+        rep = r["report"]
+        print(f"{i}. [{r['score']:.3f}] {rep['title']} ({rep['area']}, {rep['year']})")
+        for p in r["evidence"]:
+            print(f"   - {_cite(p)}: {p['text'][:160]}…")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(prog="reviews", description="Search and question answering over child safeguarding case reviews.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("index", help="build or update the index from the corpus")
+    p.add_argument("--corpus", default=str(_corpus_default()), help="folder of reviews (env REVIEWS_CORPUS, default corpus/)")
+    p.add_argument("--index", default=str(_index_default()), help="index directory (env REVIEWS_INDEX, default index/)")
+    p.add_argument("--model", default=None, help="sentence-transformers model folder (env REVIEWS_MODEL; default: bundled all-MiniLM-L6-v2)")
+    p.add_argument("--chunk-tokens", type=int, default=160, help="target passage size in word pieces (default 160)")
+    p.add_argument("--force", action="store_true", help="re-embed everything")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("serve", help="serve the search page and JSON API (indexes first if needed)")
+    p.add_argument("--host", default=os.environ.get("REVIEWS_HOST", "127.0.0.1"), help="address to bind (default 127.0.0.1; exposing it is your choice)")
+    p.add_argument("--port", type=int, default=int(os.environ.get("REVIEWS_PORT", "5000")), help="port (default 5000)")
+    p.add_argument("--index", default=str(_index_default()), help="index directory")
+    p.add_argument("--corpus", default=str(_corpus_default()), help="corpus to index when there is no index")
+    p.add_argument("--threads", type=int, default=8, help="worker threads (default 8)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("search", help="search passages")
+    p.add_argument("query")
+    p.add_argument("--k", type=int, default=10, choices=range(1, 51), metavar="K", help="results (1-50)")
+    p.add_argument("--mode", default="hybrid", choices=["hybrid", "dense", "keyword"])
+    p.add_argument("--index", default=str(_index_default()))
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("ask", help="answer a question with cited sentences")
+    p.add_argument("question")
+    p.add_argument("--k", type=int, default=5, choices=range(1, 51), metavar="K", help="passages to show (1-50)")
+    p.add_argument("--index", default=str(_index_default()))
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("similar", help="find reports like a case description (or '-' for stdin)")
+    p.add_argument("text", nargs="?", default=None)
+    p.add_argument("--report", help="find reports like this report id instead")
+    p.add_argument("--k", type=int, default=5, choices=range(1, 51), metavar="K")
+    p.add_argument("--index", default=str(_index_default()))
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_similar)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `reviews` console script."""
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

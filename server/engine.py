@@ -1,0 +1,345 @@
+"""Load a built index and run retrieval over it: dense, keyword and their fusion.
+
+The engine is read-only once loaded, so waitress threads share it freely; each thread opens
+its own SQLite connection.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from indexer import store
+from indexer.build import onnx_path
+from indexer.embedding import OnnxQueryEncoder
+from indexer.expansion import expand_query
+
+log = logging.getLogger(__name__)
+
+STOPWORDS = frozenset(
+    "a an and are as at be been but by can could did do does for from had has have how i if in into is it its "
+    "me my no not of on or our so such than that the their them then there these they this those to was we "
+    "were what when where which who whom why will with would you your about after any all also more most "
+    "other some very much many should".split()
+)
+_WORD = re.compile(r"[A-Za-z0-9]+")  # "Sofia's" gives "sofia" and a dropped "s"
+
+
+class EngineError(Exception):
+    """The index cannot be loaded; the message names the file and the fix."""
+
+
+@dataclass
+class Hit:
+    """A passage id with its scores from each retriever."""
+
+    pid: int
+    score: float
+    dense: float | None = None
+    keyword: float | None = None
+    dense_rank: int | None = None
+    keyword_rank: int | None = None
+
+
+@dataclass
+class Filters:
+    """Validated search filters; empty fields do not filter."""
+
+    report_ids: list[str] = field(default_factory=list)
+    year_from: int | None = None
+    year_to: int | None = None
+    area: str | None = None
+    section_kind: list[str] = field(default_factory=list)
+    themes: list[str] = field(default_factory=list)
+
+    def active(self) -> bool:
+        """Whether any filter is set."""
+        return bool(self.report_ids or self.year_from or self.year_to or self.area or self.section_kind or self.themes)
+
+
+def query_terms(text: str) -> list[str]:
+    """Lower-cased content words of a query, in order, without repeats."""
+    seen: dict[str, None] = {}
+    for word in _WORD.findall(text.lower()):
+        if word not in STOPWORDS and len(word) > 1:
+            seen.setdefault(word, None)
+    return list(seen)
+
+
+class LRU:
+    """A small thread-safe least-recently-used cache."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self._data: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        """The cached value or None."""
+        with self._lock:
+            if key in self._data:
+                self._data.move_to_end(key)
+                return self._data[key]
+        return None
+
+    def put(self, key, value) -> None:
+        """Store a value, evicting the oldest past the size."""
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+
+
+class Engine:
+    """A loaded index generation: vectors, keyword index, metadata, query encoder."""
+
+    def __init__(self, index_dir: Path, query_encoder=None) -> None:
+        t0 = time.perf_counter()
+        self.index_dir = Path(index_dir)
+        try:
+            gen = store.current_generation(self.index_dir)
+        except store.IndexError_ as exc:
+            raise EngineError(str(exc)) from exc
+        if gen is None:
+            raise EngineError(
+                f"no index in {self.index_dir} (no {store.CURRENT} file); build one with: reviews index --index {self.index_dir}"
+            )
+        self.generation = gen
+        self.manifest = gen.manifest
+        fix = f"rebuild with: reviews index --force --index {self.index_dir}"
+        if self.manifest.get("schema_version") != store.SCHEMA_VERSION:
+            raise EngineError(
+                f"{gen.path / store.MANIFEST}: index schema {self.manifest.get('schema_version')} is not "
+                f"{store.SCHEMA_VERSION}, which this version reads; {fix}"
+            )
+        for name in (store.DB_NAME, store.FAISS_NAME, "ids.npy", store.KEYWORD_DIR):
+            if not (gen.path / name).exists():
+                raise EngineError(f"index file {gen.path / name} is missing; {fix}")
+        self.db_path = gen.path / store.DB_NAME
+        self._local = threading.local()
+        try:
+            import faiss
+
+            self.faiss = faiss.read_index(str(gen.path / store.FAISS_NAME))
+            self.ids = np.load(gen.path / "ids.npy")
+        except Exception as exc:  # faiss raises RuntimeError, numpy ValueError on a torn file
+            raise EngineError(f"index file {gen.path / store.FAISS_NAME} or ids.npy is corrupt ({exc}); {fix}") from exc
+        if self.faiss.ntotal != len(self.ids):
+            raise EngineError(f"{gen.path / store.FAISS_NAME} holds {self.faiss.ntotal} vectors for {len(self.ids)} passages; {fix}")
+        if hasattr(self.faiss, "hnsw"):
+            self.faiss.hnsw.efSearch = store.HNSW_EF_SEARCH
+        try:
+            import tantivy
+
+            self.keyword_index = tantivy.Index.open(str(gen.path / store.KEYWORD_DIR))
+            self.keyword_index.reload()
+        except Exception as exc:
+            raise EngineError(f"keyword index {gen.path / store.KEYWORD_DIR} is corrupt ({exc}); {fix}") from exc
+        try:
+            self._load_metadata()
+        except Exception as exc:  # sqlite3.DatabaseError on a torn file
+            raise EngineError(f"record store {self.db_path} is unreadable ({exc}); {fix}") from exc
+        self.model_name = self.manifest["model"]["name"]
+        self.encoder = query_encoder or self._load_encoder()
+        self.vector_cache = LRU(2048)
+        self.load_seconds = time.perf_counter() - t0
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def _load_metadata(self) -> None:
+        conn = self.conn()
+        self.reports: dict[str, dict] = {}
+        for row in conn.execute("SELECT id, title, area, year, child, review_type, source, file, board, has_pages FROM reports ORDER BY year, id"):
+            r = dict(row)
+            r["has_pages"] = bool(r["has_pages"])
+            self.reports[r["id"]] = r
+        self.report_order = list(self.reports)
+        index_of = {rid: i for i, rid in enumerate(self.report_order)}
+        rows = conn.execute("SELECT id, report_id, kind, ordinal FROM passages ORDER BY id").fetchall()
+        max_id = max((r[0] for r in rows), default=-1)
+        # dense arrays indexed by passage id, for filtering without touching SQLite
+        self.p_report = np.full(max_id + 1, -1, dtype=np.int32)
+        self.p_kind = np.zeros(max_id + 1, dtype=np.int16)
+        self.kinds = sorted({r[2] for r in rows})
+        kind_code = {k: i for i, k in enumerate(self.kinds)}
+        self.report_passages: dict[str, list[int]] = {rid: [] for rid in self.report_order}
+        for pid, rid, kind, _ in rows:
+            self.p_report[pid] = index_of[rid]
+            self.p_kind[pid] = kind_code[kind]
+            self.report_passages[rid].append(pid)
+        self.n_passages = len(rows)
+        self.acronyms = dict(conn.execute("SELECT short, long FROM acronyms").fetchall())
+        self.report_year = np.array([self.reports[r]["year"] or 0 for r in self.report_order], dtype=np.int32)
+
+    def _load_encoder(self):
+        model = self.manifest["model"]
+        path = onnx_path(self.index_dir, model["fingerprint"])
+        if path.exists():
+            try:
+                return OnnxQueryEncoder(path, model["path"])
+            except Exception as exc:
+                log.warning("ONNX query encoder unusable (%s); using sentence-transformers", exc)
+        from indexer.embedding import Embedder, TorchQueryEncoder
+
+        if not Path(model["path"]).exists():
+            raise EngineError(f"the index was built with the model at {model['path']}, which is not installed; "
+                              f"install it or rebuild with: reviews index --force --index {self.index_dir}")
+        return TorchQueryEncoder(Embedder(model["path"]))
+
+    def conn(self):
+        """This thread's read-only SQLite connection."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = store.connect(self.db_path, readonly=True)
+            self._local.conn = conn
+        return conn
+
+    # -- encoding --------------------------------------------------------------------------
+
+    def encode(self, text: str) -> np.ndarray:
+        """The query vector, cached for repeated queries."""
+        key = text.strip()
+        vec = self.vector_cache.get(key)
+        if vec is None:
+            vec = self.encoder.encode(key)
+            vec.setflags(write=False)
+            self.vector_cache.put(key, vec)
+        return vec
+
+    # -- filtering -------------------------------------------------------------------------
+
+    def allowed_mask(self, filters: Filters | None) -> np.ndarray | None:
+        """Boolean array over passage ids, or None when nothing is filtered."""
+        if filters is None or not filters.active():
+            return None
+        report_ok = np.ones(len(self.report_order), dtype=bool)
+        if filters.report_ids:
+            wanted = set(filters.report_ids)
+            report_ok &= np.array([rid in wanted for rid in self.report_order])
+        if filters.year_from is not None:
+            report_ok &= self.report_year >= filters.year_from
+        if filters.year_to is not None:
+            report_ok &= self.report_year <= filters.year_to
+        if filters.area:
+            needle = filters.area.lower()
+            report_ok &= np.array([needle in (self.reports[r]["area"] or "").lower()
+                                   or needle in (self.reports[r]["board"] or "").lower() for r in self.report_order])
+        mask = report_ok[np.maximum(self.p_report, 0)] & (self.p_report >= 0)
+        if filters.section_kind:
+            codes = [self.kinds.index(k) for k in filters.section_kind if k in self.kinds]
+            mask &= np.isin(self.p_kind, codes)
+        return mask
+
+    # -- retrieval -------------------------------------------------------------------------
+
+    def dense(self, vec: np.ndarray, n: int, mask: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """Top-n passages by cosine similarity, restricted to mask."""
+        if self.faiss.ntotal == 0:
+            return []
+        want = n if mask is None else min(self.faiss.ntotal, max(n * 20, 1000))
+        while True:
+            scores, rows = self.faiss.search(vec.reshape(1, -1), min(want, self.faiss.ntotal))
+            out = []
+            for s, r in zip(scores[0], rows[0]):
+                if r < 0:
+                    continue
+                pid = int(self.ids[r])
+                if mask is None or mask[pid]:
+                    out.append((pid, float(s)))
+            if len(out) >= n or want >= self.faiss.ntotal:
+                return out[:n]
+            want = min(self.faiss.ntotal, want * 4)
+
+    def keyword(self, query: str, n: int, mask: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """Top-n passages by BM25 over body and heading; query syntax is never interpreted."""
+        terms = query_terms(expand_query(query, self.acronyms))
+        if not terms:
+            return []
+        searcher = self.keyword_index.searcher()
+        # only plain words reach the parser, so quotes, AND/OR, field:value and the like are inert
+        safe = " ".join(terms)
+        try:
+            parsed = self.keyword_index.parse_query(safe, ["body", "heading"], field_boosts={"body": 1.0, "heading": 0.3})
+        except ValueError:
+            return []
+        want = n if mask is None else max(n * 20, 1000)
+        while True:
+            result = searcher.search(parsed, limit=want)
+            out = []
+            for score, address in result.hits:
+                pid = searcher.doc(address)["pid"][0]
+                if mask is None or mask[pid]:
+                    out.append((pid, float(score)))
+            if len(out) >= n or len(result.hits) < want:
+                return out[:n]
+            want *= 4
+
+    def fetch(self, pids: list[int]) -> dict[int, dict]:
+        """Passage rows by id."""
+        if not pids:
+            return {}
+        marks = ",".join("?" * len(pids))
+        rows = self.conn().execute(
+            f"SELECT id, report_id, ordinal, heading, heading_path, kind, paragraph, paragraphs, page, page_end, start, end,"
+            f" text, sentences FROM passages WHERE id IN ({marks})",
+            pids,
+        ).fetchall()
+        out = {}
+        for row in rows:
+            d = dict(row)
+            d["paragraphs"] = json.loads(d["paragraphs"])
+            d["sentences"] = json.loads(d["sentences"])
+            out[d["id"]] = d
+        return out
+
+    def vectors(self, pids: list[int]) -> np.ndarray:
+        """Stored passage vectors, in the order asked."""
+        if not pids:
+            return np.zeros((0, self.faiss.d), dtype=np.float32)
+        marks = ",".join("?" * len(pids))
+        rows = dict(self.conn().execute(f"SELECT id, vector FROM passages WHERE id IN ({marks})", pids).fetchall())
+        return np.stack([np.frombuffer(rows[p], dtype=np.float32) for p in pids])
+
+    def neighbours(self, pid: int, before: int = 1, after: int = 1) -> list[dict]:
+        """Passages just before and after one passage in its report."""
+        row = self.conn().execute("SELECT report_id, ordinal FROM passages WHERE id = ?", (pid,)).fetchone()
+        if row is None:
+            return []
+        rows = self.conn().execute(
+            "SELECT id FROM passages WHERE report_id = ? AND ordinal BETWEEN ? AND ? AND id != ? ORDER BY ordinal",
+            (row[0], row[1] - before, row[1] + after, pid),
+        ).fetchall()
+        fetched = self.fetch([r[0] for r in rows])
+        return [fetched[r[0]] for r in rows]
+
+    # -- reports ---------------------------------------------------------------------------
+
+    def report_detail(self, report_id: str) -> dict:
+        """A report's metadata, sections, footnotes, passages (offsets) and cleaned text."""
+        conn = self.conn()
+        text = conn.execute("SELECT text FROM reports WHERE id = ?", (report_id,)).fetchone()[0]
+        sections = [
+            {"ordinal": r["ordinal"], "heading": r["heading"], "path": json.loads(r["path"]), "kind": r["kind"],
+             "level": r["level"], "number": r["number"], "start": r["start"], "end": r["end"]}
+            for r in conn.execute("SELECT * FROM sections WHERE report_id = ? ORDER BY ordinal", (report_id,))
+        ]
+        passages = [
+            {"id": f"{report_id}:{r['ordinal']}", "pid": r["id"], "section": r["heading"], "section_kind": r["kind"],
+             "paragraph": r["paragraph"], "page": r["page"], "start": r["start"], "end": r["end"]}
+            for r in conn.execute(
+                "SELECT id, ordinal, heading, kind, paragraph, page, start, end FROM passages WHERE report_id = ? ORDER BY ordinal",
+                (report_id,),
+            )
+        ]
+        footnotes = [dict(r) for r in conn.execute("SELECT number, text, page FROM footnotes WHERE report_id = ?", (report_id,))]
+        meta = {k: v for k, v in self.reports[report_id].items()}
+        return {**meta, "sections": sections, "passages": passages, "footnotes": footnotes, "text": text}

@@ -1,0 +1,208 @@
+"""Passage search: retrieval in three modes, fusion, filters, context and highlights."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+from nltk.stem.snowball import SnowballStemmer
+
+from server.engine import Engine, Filters, Hit, query_terms
+
+MODES = ("hybrid", "dense", "keyword")
+FUSIONS = ("rrf", "weighted")
+RRF_K = 60
+# Weighted fusion: each retriever's scores are min-max normalised over its own candidates.
+# Keyword weight measured on the development questions (docs/benchmarks.md).
+KEYWORD_WEIGHT = 0.5
+CANDIDATES = 100
+
+_stemmer = SnowballStemmer("english")
+_WORDS = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)?")
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    """Snowball English stem of a lower-cased word, as the keyword index stems it."""
+    return _stemmer.stem(word.lower())
+
+
+@dataclass
+class SearchRequest:
+    """A validated search."""
+
+    query: str
+    k: int = 10
+    mode: str = "hybrid"
+    filters: Filters = field(default_factory=Filters)
+    per_report: int | None = None
+    context: int = 0
+    fusion: str = "weighted"
+
+
+def fuse_rrf(dense: list[tuple[int, float]], keyword: list[tuple[int, float]], k: int = RRF_K) -> list[Hit]:
+    """Reciprocal-rank fusion of two rankings."""
+    hits: dict[int, Hit] = {}
+    for rank, (pid, s) in enumerate(dense):
+        hit = hits.setdefault(pid, Hit(pid, 0.0))
+        hit.dense, hit.dense_rank = s, rank + 1
+        hit.score += 1.0 / (k + rank + 1)
+    for rank, (pid, s) in enumerate(keyword):
+        hit = hits.setdefault(pid, Hit(pid, 0.0))
+        hit.keyword, hit.keyword_rank = s, rank + 1
+        hit.score += 1.0 / (k + rank + 1)
+    return sorted(hits.values(), key=lambda h: -h.score)
+
+
+def _minmax(scores: list[float]) -> list[float]:
+    if not scores:
+        return []
+    lo, hi = min(scores), max(scores)
+    if hi - lo < 1e-9:
+        return [1.0 for _ in scores]
+    return [(s - lo) / (hi - lo) for s in scores]
+
+
+def fuse_weighted(
+    dense: list[tuple[int, float]], keyword: list[tuple[int, float]], keyword_weight: float | None = None
+) -> list[Hit]:
+    """Weighted sum of min-max normalised scores; a retriever that missed a passage gives 0."""
+    keyword_weight = KEYWORD_WEIGHT if keyword_weight is None else keyword_weight
+    hits: dict[int, Hit] = {}
+    for rank, ((pid, s), norm) in enumerate(zip(dense, _minmax([s for _, s in dense]))):
+        hit = hits.setdefault(pid, Hit(pid, 0.0))
+        hit.dense, hit.dense_rank = s, rank + 1
+        hit.score += (1 - keyword_weight) * norm
+    for rank, ((pid, s), norm) in enumerate(zip(keyword, _minmax([s for _, s in keyword]))):
+        hit = hits.setdefault(pid, Hit(pid, 0.0))
+        hit.keyword, hit.keyword_rank = s, rank + 1
+        hit.score += keyword_weight * norm
+    return sorted(hits.values(), key=lambda h: -h.score)
+
+
+def retrieve(
+    engine: Engine,
+    query: str,
+    n: int,
+    mode: str = "hybrid",
+    filters: Filters | None = None,
+    fusion: str = "weighted",
+    timings: dict | None = None,
+) -> list[Hit]:
+    """Ranked passage hits for a query; the core of search, ask and similar."""
+    timings = timings if timings is not None else {}
+    mask = engine.allowed_mask(filters)
+    if mask is not None and not mask.any():
+        return []
+    pool = max(n, CANDIDATES)
+    dense: list[tuple[int, float]] = []
+    keyword: list[tuple[int, float]] = []
+    if mode in ("dense", "hybrid"):
+        t = time.perf_counter()
+        vec = engine.encode(query)
+        timings["encode_ms"] = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        dense = engine.dense(vec, pool, mask)
+        timings["vector_ms"] = (time.perf_counter() - t) * 1000
+    if mode in ("keyword", "hybrid"):
+        t = time.perf_counter()
+        keyword = engine.keyword(query, pool, mask)
+        timings["keyword_ms"] = (time.perf_counter() - t) * 1000
+    t = time.perf_counter()
+    if mode == "dense":
+        hits = [Hit(pid, s, dense=s, dense_rank=i + 1) for i, (pid, s) in enumerate(dense)]
+    elif mode == "keyword":
+        hits = [Hit(pid, s, keyword=s, keyword_rank=i + 1) for i, (pid, s) in enumerate(keyword)]
+    elif fusion == "rrf":
+        hits = fuse_rrf(dense, keyword)
+    else:
+        hits = fuse_weighted(dense, keyword)
+    timings["fusion_ms"] = (time.perf_counter() - t) * 1000
+    return hits
+
+
+def cap_per_report(engine: Engine, hits: list[Hit], per_report: int | None) -> list[Hit]:
+    """Keep at most per_report hits from any one report, preserving order."""
+    if not per_report:
+        return hits
+    counts: dict[int, int] = {}
+    out = []
+    for h in hits:
+        r = int(engine.p_report[h.pid])
+        if counts.get(r, 0) < per_report:
+            counts[r] = counts.get(r, 0) + 1
+            out.append(h)
+    return out
+
+
+def highlights(text: str, terms: list[str]) -> list[list[int]]:
+    """[start, end] offsets in text of words that match a query term by stem."""
+    if not terms:
+        return []
+    wanted = {stem(t) for t in terms}
+    return [[m.start(), m.end()] for m in _WORDS.finditer(text) if stem(m.group(0)) in wanted]
+
+
+def report_json(engine: Engine, report_id: str) -> dict:
+    """The Report object of the contract."""
+    r = engine.reports[report_id]
+    return {k: r[k] for k in ("id", "title", "area", "year", "child", "review_type", "source", "board", "file")}
+
+
+def passage_json(engine: Engine, row: dict, score: float | None, terms: list[str]) -> dict:
+    """The Passage object of the contract, with highlight offsets."""
+    return {
+        "id": f"{row['report_id']}:{row['ordinal']}",
+        "pid": row["id"],
+        "report": report_json(engine, row["report_id"]),
+        "text": row["text"],
+        "section": row["heading"] or None,
+        "heading_path": row["heading_path"].split(" > ") if row["heading_path"] else [],
+        "section_kind": row["kind"],
+        "paragraph": row["paragraph"],
+        "paragraphs": row["paragraphs"],
+        "page": row["page"],
+        "page_end": row["page_end"],
+        "start": row["start"],
+        "end": row["end"],
+        "score": None if score is None else round(float(score), 6),
+        "highlights": highlights(row["text"], terms),
+    }
+
+
+def search(engine: Engine, req: SearchRequest) -> dict:
+    """Run a search request and build the response body."""
+    t0 = time.perf_counter()
+    timings: dict = {}
+    hits = retrieve(engine, req.query, max(req.k * 3, req.k), req.mode, req.filters, req.fusion, timings)
+    hits = cap_per_report(engine, hits, req.per_report)[: req.k]
+    t = time.perf_counter()
+    rows = engine.fetch([h.pid for h in hits])
+    terms = query_terms(req.query)
+    results = []
+    for h in hits:
+        p = passage_json(engine, rows[h.pid], h.score, terms)
+        p["scores"] = {"dense": h.dense, "keyword": h.keyword, "dense_rank": h.dense_rank, "keyword_rank": h.keyword_rank}
+        if req.context:
+            p["context"] = {"before": [], "after": []}
+            for n in engine.neighbours(h.pid, req.context, req.context):
+                where = "before" if n["ordinal"] < rows[h.pid]["ordinal"] else "after"
+                p["context"][where].append(passage_json(engine, n, None, terms))
+        results.append(p)
+    timings["fetch_ms"] = (time.perf_counter() - t) * 1000
+    return {
+        "query": req.query,
+        "mode": req.mode,
+        "k": req.k,
+        "took_ms": round((time.perf_counter() - t0) * 1000, 2),
+        "timings": {k: round(v, 3) for k, v in timings.items()},
+        "results": results,
+    }
+
+
+def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine similarities of unit vectors a (m x d) against b (n x d)."""
+    return a @ b.T
