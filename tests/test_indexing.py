@@ -1,0 +1,285 @@
+"""The index of the real seed corpus, built with the real model: structure, passages, pages,
+incremental updates, atomic builds and bad input."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from indexer import store
+from indexer.build import BuildError, build_index
+from tests.conftest import CORPUS, ROOT, copy_corpus, copy_index
+
+
+def passages(index_dir: Path) -> list[sqlite3.Row]:
+    gen = store.current_generation(index_dir)
+    conn = store.connect(gen.db_path, readonly=True)
+    return conn.execute("SELECT * FROM passages ORDER BY id").fetchall()
+
+
+def norm(text: str) -> str:
+    return re.sub(r"\s+", " ", text)
+
+
+def test_every_seed_report_is_indexed(seed_index):
+    manifest = store.current_generation(seed_index).manifest
+    assert sorted(manifest["reports"].values()) == [
+        "coventry-matt", "leicester-child-b1", "luton-child-e", "luton-child-e-response", "tri-borough-sofia",
+    ]
+    counts = {}
+    for p in passages(seed_index):
+        counts[p["report_id"]] = counts.get(p["report_id"], 0) + 1
+    assert all(n >= 10 for n in counts.values()), counts
+    assert manifest["model"]["name"] == "all-MiniLM-L6-v2"
+    assert manifest["model"]["dim"] == 384
+    assert manifest["chunking"]["max_seq_tokens"] == 256
+    assert all(len(v["sha256"]) == 64 for v in manifest["files"].values())
+
+
+def test_no_passage_holds_markup(seed_index):
+    bad = re.compile(r"<sup>|</?b>|<li|<ul|\*\*|&amp;|&nbsp;|^#|\n#|\\\(")
+    offenders = [p["text"][:80] for p in passages(seed_index) if bad.search(p["text"])]
+    assert offenders == []
+
+
+def test_coventry_sentence_broken_by_footnotes_is_whole(seed_index):
+    sentence = "The impact of the use of cannabis and the risks of co-sleeping cannot be underestimated"
+    hits = [p for p in passages(seed_index) if sentence in norm(p["text"])]
+    assert hits, "the sentence split by footnotes 10-11 was not rejoined"
+    assert hits[0]["report_id"] == "coventry-matt"
+    assert hits[0]["paragraph"] == "6.4.2" or "6.4.2" in json.loads(hits[0]["paragraphs"])
+
+
+def test_caseload_paragraph_number_and_section(seed_index):
+    hits = [p for p in passages(seed_index) if "carried five child protection cases as a newly qualified practitioner" in norm(p["text"])]
+    assert hits
+    p = hits[0]
+    assert p["report_id"] == "luton-child-e"
+    assert p["paragraph"] == "11.20"
+    assert "caseload management" in p["heading_path"].lower()
+
+
+def test_sofia_finding_4_is_findings(seed_index):
+    rows = [p for p in passages(seed_index) if p["report_id"] == "tri-borough-sofia" and "Finding 4" in p["heading_path"]]
+    assert rows
+    assert {p["kind"] for p in rows} == {"findings"}
+    statement = [p for p in passages(seed_index) if p["text"].startswith("Finding 4:")]
+    assert statement and statement[0]["kind"] == "findings" and statement[0]["paragraph"] == "Finding 4"
+
+
+def test_recommendations_are_detected(seed_index):
+    kinds = {(p["report_id"], p["kind"]) for p in passages(seed_index)}
+    for rid in ("luton-child-e", "coventry-matt", "leicester-child-b1"):
+        assert (rid, "recommendations") in kinds
+    assert ("coventry-matt", "lessons") in kinds
+
+
+def test_paragraph_numbers_in_every_style(seed_index):
+    paras = {n for p in passages(seed_index) for n in json.loads(p["paragraphs"])}
+    for number in ("1.2", "1.2.1", "3.16", "4.4.2", "6.4.2", "11.20", "15.15", "Finding 3"):
+        assert number in paras, number
+
+
+def test_table_of_contents_is_not_body_text(seed_index):
+    texts = [norm(p["text"]) for p in passages(seed_index)]
+    assert not any("Why this case was chosen to be reviewed 3" in t for t in texts)
+    assert not any(re.search(r"Summary of emerging themes\s+26", t) for t in texts)
+
+
+def test_passages_fit_the_model_window(seed_index, embedder):
+    for p in passages(seed_index):
+        n = embedder.count_with_specials(p["embed_text"])
+        assert n <= embedder.max_seq_length, (n, p["embed_text"][:80])
+        assert p["tokens"] == n
+
+
+def test_passages_point_into_the_cleaned_text(seed_index):
+    gen = store.current_generation(seed_index)
+    conn = store.connect(gen.db_path, readonly=True)
+    texts = dict(conn.execute("SELECT id, text FROM reports").fetchall())
+    for p in passages(seed_index):
+        assert texts[p["report_id"]][p["start"] : p["end"]] == p["text"]
+        for a, b in json.loads(p["sentences"]):
+            assert p["start"] <= a < b <= p["end"]
+
+
+def test_passages_never_cross_a_section(seed_index):
+    gen = store.current_generation(seed_index)
+    conn = store.connect(gen.db_path, readonly=True)
+    for p in passages(seed_index):
+        s = conn.execute("SELECT start, end FROM sections WHERE report_id=? AND ordinal=?", (p["report_id"], p["section"])).fetchone()
+        assert s["start"] <= p["start"] and p["end"] <= s["end"]
+
+
+def test_footnotes_are_kept(seed_index):
+    gen = store.current_generation(seed_index)
+    conn = store.connect(gen.db_path, readonly=True)
+    rows = conn.execute("SELECT report_id, number, text FROM footnotes").fetchall()
+    by = {(r["report_id"], r["number"]): r["text"] for r in rows}
+    assert "Lullaby Trust" in by[("coventry-matt", "14")]
+    assert "Deficiency in the amount of oxygen" in by[("leicester-child-b1", "1")]
+
+
+def test_catalogue_metadata(seed_index):
+    gen = store.current_generation(seed_index)
+    conn = store.connect(gen.db_path, readonly=True)
+    r = dict(conn.execute("SELECT * FROM reports WHERE id='luton-child-e'").fetchone())
+    assert (r["area"], r["year"], r["child"], r["review_type"]) == ("Luton LSCB", 2015, "Child E", "serious case review")
+
+
+def test_second_run_embeds_nothing(seed_index, embedder, tmp_path):
+    index = copy_index(seed_index, tmp_path / "index")
+    summary = build_index(CORPUS, index, embedder=embedder, progress=False)
+    assert summary.passages_embedded == 0
+    assert summary.up_to_date
+    assert len(summary.unchanged) == 5
+
+
+def test_changing_one_report_reembeds_only_it(seed_index, embedder, tmp_path):
+    corpus = copy_corpus(tmp_path / "corpus")
+    index = copy_index(seed_index, tmp_path / "index")
+    target = corpus / "004_6e03b63cc2b59290.txt"
+    target.write_text(target.read_text(encoding="utf-8") + "\n\n9.1 A paragraph added by a later revision of this review.\n", encoding="utf-8")
+    before = [p for p in passages(index) if p["report_id"] == "coventry-matt"]
+    summary = build_index(corpus, index, embedder=embedder, progress=False)
+    assert summary.updated == ["coventry-matt"]
+    assert sorted(summary.unchanged) == ["leicester-child-b1", "luton-child-e", "luton-child-e-response", "tri-borough-sofia"]
+    assert 1 <= summary.passages_embedded <= len(before) + 1
+    assert any("added by a later revision" in p["text"] for p in passages(index))
+
+
+def test_deleted_report_is_removed(seed_index, embedder, tmp_path):
+    corpus = copy_corpus(tmp_path / "corpus")
+    index = copy_index(seed_index, tmp_path / "index")
+    (corpus / "001_5ba706926f6960b4.txt").unlink()
+    summary = build_index(corpus, index, embedder=embedder, progress=False)
+    assert summary.removed == ["luton-child-e-response"]
+    assert summary.passages_embedded == 0
+    assert {p["report_id"] for p in passages(index)} == {"coventry-matt", "leicester-child-b1", "luton-child-e", "tri-borough-sofia"}
+
+
+def test_changed_chunking_forces_full_rebuild(seed_index, tmp_path):
+    from indexer.build import _compatibility
+    from indexer.chunking import ChunkParams
+
+    gen = store.current_generation(seed_index)
+    assert _compatibility(gen, gen.manifest["model"]["fingerprint"], ChunkParams()) is None
+    assert "chunking" in _compatibility(gen, gen.manifest["model"]["fingerprint"], ChunkParams(target_tokens=100))
+    assert "model" in _compatibility(gen, "another-model", ChunkParams())
+
+
+def test_bad_files_are_named_and_skipped(seed_index, embedder, tmp_path):
+    corpus = copy_corpus(tmp_path / "corpus")
+    index = copy_index(seed_index, tmp_path / "index")
+    (corpus / "empty.txt").write_bytes(b"")
+    (corpus / "junk.txt").write_bytes(bytes(range(256)) * 40)
+    (corpus / "latin1.txt").write_bytes("Caf\xe9 review \xa3 text".encode("latin-1") + b"\xff\xfe")
+    (corpus / "broken.pdf").write_bytes(b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer\n%%EOF garbage")
+    (corpus / "nosentences.txt").write_text("----\n\n12\n\n***\n", encoding="utf-8")
+    (corpus / "huge.txt").write_bytes(b"word " * (4 * 1024 * 1024))  # 20 MB
+    summary = build_index(corpus, index, embedder=embedder, progress=False)
+    skipped = dict(summary.skipped)
+    assert set(skipped) == {"empty.txt", "junk.txt", "latin1.txt", "broken.pdf", "nosentences.txt", "huge.txt"}
+    assert "empty" in skipped["empty.txt"]
+    assert "UTF-8" in skipped["latin1.txt"]
+    assert "PDF" in skipped["broken.pdf"]
+    assert len(summary.unchanged) == 5
+    assert any("6 skipped" in line for line in summary.lines())
+
+
+def test_corpus_with_nothing_readable_is_a_clear_error(tmp_path, embedder):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "empty.txt").write_bytes(b"")
+    with pytest.raises(BuildError, match="no readable review"):
+        build_index(corpus, tmp_path / "index", embedder=embedder, progress=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "server.cli", "index", "--corpus", str(corpus), "--index", str(tmp_path / "i2")],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 2
+    assert "no readable review" in result.stderr and "empty.txt" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def _make_pdf(path: Path, pages: list[list[str]]) -> None:
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_auto_page_break(False)
+    for number, paragraphs in enumerate(pages, start=1):
+        pdf.add_page()
+        pdf.set_font("Helvetica", "B", 14)
+        pdf.multi_cell(0, 8, f"{number}. Section {number}", new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("Helvetica", size=11)
+        for para in paragraphs:
+            pdf.multi_cell(0, 6, para.encode("latin-1", "replace").decode("latin-1"), new_x="LMARGIN", new_y="NEXT")
+            pdf.ln(3)
+        pdf.set_y(-15)
+        pdf.cell(0, 10, str(number), align="C")  # a printed page number, not body text
+    pdf.output(str(path))
+
+
+def test_pdf_pages_are_kept(tmp_path, embedder):
+    text = (CORPUS / "004_6e03b63cc2b59290.txt").read_text(encoding="utf-8")
+    paras = [re.sub(r"<[^>]+>|\*", "", p).strip() for p in re.findall(r"^5\.\d+ .+$", text, re.MULTILINE)][:9]
+    paras = [p.replace("\u2019", "'").replace("\u2013", "-") for p in paras]
+    pages = [paras[0:3], paras[3:6], paras[6:9]]
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    _make_pdf(corpus / "matt.pdf", pages)
+    index = tmp_path / "index"
+    build_index(corpus, index, embedder=embedder, progress=False)
+    rows = passages(index)
+    for page_no, page_paras in enumerate(pages, start=1):
+        for para in page_paras:
+            first = " ".join(para.split()[:12])
+            hits = [p for p in rows if first in norm(p["text"])]
+            assert hits, first
+            assert hits[0]["page"] == page_no, (first, hits[0]["page"])
+    assert not any(re.search(r"(^|\s)[123]\s*$", p["text"]) for p in rows), "page numbers leaked into text"
+
+
+def test_killed_build_leaves_previous_index_servable(seed_index, tmp_path):
+    from server.engine import Engine
+
+    corpus = copy_corpus(tmp_path / "corpus")
+    index = copy_index(seed_index, tmp_path / "index")
+    before = store.current_generation(index).path.name
+    big = corpus / "000_582df56244404c79.txt"
+    big.write_text(big.read_text(encoding="utf-8").replace("Child E", "Child E1"), encoding="utf-8")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "index", "--corpus", str(corpus), "--index", str(index)],
+        cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+    )
+    seen = ""
+    deadline = time.time() + 240
+    while "embedding:" not in seen and time.time() < deadline:
+        seen += proc.stderr.read(1) or ""
+        if proc.poll() is not None:
+            break
+    assert "embedding:" in seen, seen[-500:]
+    time.sleep(1.0)
+    assert proc.poll() is None, "the build finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+
+    assert store.current_generation(index).path.name == before
+    engine = Engine(index)
+    assert engine.dense(engine.encode("co-sleeping and cannabis"), 3)
+    assert not any("Child E1" in p["text"] for p in passages(index))
+
+    summary = build_index(corpus, index, progress=False)
+    assert summary.updated == ["luton-child-e"]
+    assert store.current_generation(index).path.name != before
+    assert any("Child E1" in p["text"] for p in passages(index))
+    leftovers = [p.name for p in index.iterdir() if p.name.startswith("gen-")]
+    assert leftovers == [store.current_generation(index).path.name]
