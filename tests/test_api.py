@@ -1,0 +1,146 @@
+"""The HTTP contract (../shared/API.md) against a real server on loopback, real model and index."""
+
+from __future__ import annotations
+
+import re
+
+from tests.conftest import assert_error
+
+PASSAGE_FIELDS = {"id", "report", "text", "section", "section_kind", "paragraph", "page", "score"}
+REPORT_FIELDS = {"id", "title", "area", "year", "child", "review_type"}
+
+
+def test_health(api):
+    r = api.get("/api/health")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "ok"
+    assert body["reports"] == 5
+    assert body["passages"] > 500
+    assert body["model"] == "all-MiniLM-L6-v2"
+
+
+def test_reports_list_and_detail(api):
+    reports = api.get("/api/reports").json()["reports"]
+    assert len(reports) == 5
+    assert all(REPORT_FIELDS <= set(r) for r in reports)
+    detail = api.get("/api/reports/coventry-matt").json()
+    assert REPORT_FIELDS <= set(detail)
+    assert detail["child"] == "Matt" and detail["year"] == 2020
+    assert any(s["heading"].startswith("6.4 Co") for s in detail["sections"])
+    assert "co-sleeping cannot be underestimated" in detail["text"]
+    for p in detail["passages"][:20]:
+        assert detail["text"][p["start"] : p["end"]]
+
+
+def test_unknown_report_is_404(api):
+    assert_error(api.get("/api/reports/no-such-report"), 404, "unknown_report")
+    assert_error(api.get("/api/reports/..%2F..%2Fetc%2Fpasswd"), 404)
+
+
+def test_search_post_returns_cited_passages(api):
+    r = api.post("/api/search", {"query": "referrals to the MASH graded amber then red", "k": 5})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["mode"] == "hybrid" and isinstance(body["took_ms"], float | int)
+    results = body["results"]
+    assert 1 <= len(results) <= 5
+    for p in results:
+        assert PASSAGE_FIELDS <= set(p)
+        assert REPORT_FIELDS <= set(p["report"])
+        assert "<" not in p["text"] or "<script" not in p["text"]
+    top = results[0]
+    assert "graded as amber" in top["text"]
+    assert top["report"]["id"] == "coventry-matt" and top["paragraph"] == "6.5.3"
+    marked = [top["text"][a:b].lower() for a, b in top["highlights"]]
+    assert "mash" in marked and "amber" in marked
+    scores = [p["score"] for p in results]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_search_get_form_and_modes(api):
+    for mode in ("hybrid", "dense", "keyword"):
+        r = api.get("/api/search", params={"q": "disguised compliance", "k": 3, "mode": mode})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["mode"] == mode
+        assert len(body["results"]) == 3
+
+
+def test_section_kind_filter(api):
+    r = api.post("/api/search", {"query": "supervision of health visitors", "k": 20, "filters": {"section_kind": ["recommendations"]}})
+    results = r.json()["results"]
+    assert results
+    assert {p["section_kind"] for p in results} == {"recommendations"}
+    unfiltered = api.post("/api/search", {"query": "supervision of health visitors", "k": 20}).json()["results"]
+    assert [p["id"] for p in unfiltered] != [p["id"] for p in results]
+
+
+def test_report_and_year_filters(api):
+    r = api.post("/api/search", {"query": "neglect", "k": 20, "filters": {"report_ids": ["tri-borough-sofia", "coventry-matt"]}})
+    assert {p["report"]["id"] for p in r.json()["results"]} <= {"tri-borough-sofia", "coventry-matt"}
+    r = api.post("/api/search", {"query": "neglect", "k": 20, "filters": {"year_from": 2016, "year_to": 2020}})
+    assert {p["report"]["year"] for p in r.json()["results"]} <= {2016, 2020}
+    r = api.post("/api/search", {"query": "neglect", "k": 20, "filters": {"area": "coventry"}})
+    assert {p["report"]["id"] for p in r.json()["results"]} == {"coventry-matt"}
+
+
+def test_per_report_cap_and_context(api):
+    r = api.post("/api/search", {"query": "health visitor", "k": 10, "per_report": 1})
+    ids = [p["report"]["id"] for p in r.json()["results"]]
+    assert len(ids) == len(set(ids))
+    r = api.post("/api/search", {"query": "co-sleeping cannabis", "k": 2, "context": 1})
+    p = r.json()["results"][0]
+    around = p["context"]["before"] + p["context"]["after"]
+    assert around and all(c["report"]["id"] == p["report"]["id"] for c in around)
+
+
+def test_ask_gives_verbatim_citations(api):
+    r = api.post("/api/ask", {"question": "what is disguised compliance"})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["answerable"] is True
+    assert body["citations"]
+    passages = {}
+    for c in body["citations"]:
+        detail = passages.setdefault(c["report"]["id"], api.get(f"/api/reports/{c['report']['id']}").json())
+        by_id = {p["id"]: p for p in detail["passages"]}
+        assert c["passage_id"] in by_id
+        p = by_id[c["passage_id"]]
+        passage_text = detail["text"][p["start"] : p["end"]]
+        assert re.sub(r"\s+", " ", c["quote"]) in re.sub(r"\s+", " ", passage_text)
+        assert 0.0 <= c["confidence"] <= 1.0
+    markers = {int(n) for n in re.findall(r"\[(\d+)\]", body["answer"])}
+    assert markers == {c["n"] for c in body["citations"]}
+    assert "appearing to co-operate" in body["citations"][0]["quote"]
+
+
+def test_ask_off_topic_is_not_answerable(api):
+    body = api.post("/api/ask", {"question": "What is the boiling point of water?"}).json()
+    assert body["answerable"] is False
+    assert body["citations"] == []
+    assert body["passages"]
+    assert "do not" in body["answer"].lower()
+
+
+def test_similar_from_text_and_report(api):
+    text = ("A baby of a few months died while sharing a bed with young parents who were care leavers and "
+            "suspected of using cannabis; children's social care had closed the case when the family avoided contact.")
+    body = api.post("/api/similar", {"text": text, "k": 5}).json()
+    assert body["reports"][0]["report"]["id"] == "coventry-matt"
+    assert 2 <= len(body["reports"][0]["evidence"]) <= 3
+    scores = [r["score"] for r in body["reports"]]
+    assert scores == sorted(scores, reverse=True)
+    body = api.post("/api/similar", {"report_id": "luton-child-e", "k": 5}).json()
+    ids = [r["report"]["id"] for r in body["reports"]]
+    assert "luton-child-e" not in ids and len(ids) == 4
+
+
+def test_security_headers(api):
+    r = api.get("/api/health")
+    csp = r.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert r.headers["Referrer-Policy"] == "no-referrer"
+    page = api.get("/")
+    assert page.status_code == 200 and page.headers["Content-Security-Policy"] == csp
