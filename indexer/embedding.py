@@ -167,6 +167,20 @@ class OnnxQueryEncoder:
         feed = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
         return self.session.run(None, feed)[0][0].astype(np.float32)
 
+    def encode_batch(self, texts: list[str]) -> np.ndarray:
+        """Unit-length vectors for a few short texts in one padded run."""
+        if not texts:
+            return np.zeros((0, 384), dtype=np.float32)
+        encoded = self._tokenizer.encode_batch(texts)
+        width = max(len(e.ids) for e in encoded)
+        ids = np.zeros((len(texts), width), dtype=np.int64)
+        mask = np.zeros((len(texts), width), dtype=np.int64)
+        for i, e in enumerate(encoded):
+            ids[i, : len(e.ids)] = e.ids
+            mask[i, : len(e.ids)] = 1
+        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        return self.session.run(None, feed)[0].astype(np.float32)
+
 
 class TorchQueryEncoder:
     """Fallback query encoder through sentence-transformers, serialised by a lock."""
@@ -179,3 +193,8 @@ class TorchQueryEncoder:
         """One unit-length query vector."""
         with self._lock:
             return self.embedder.model.encode([text], normalize_embeddings=True)[0].astype(np.float32)
+
+    def encode_batch(self, texts: list[str]) -> np.ndarray:
+        """Unit-length vectors for a few short texts."""
+        with self._lock:
+            return self.embedder.model.encode(texts, normalize_embeddings=True).astype(np.float32)

@@ -6,19 +6,23 @@ import re
 import time
 from dataclasses import dataclass
 
-import numpy as np
-
 from server.engine import Engine, Filters, query_terms
 from server.search import passage_json, report_json, retrieve, stem
 
 # Calibrated on the development questions against off-topic questions (docs/benchmarks.md):
 # a question is answerable when its best passage's cosine similarity reaches this value.
-ANSWERABLE_MIN_COSINE = 0.30
-# Confidence 0..1: the cited sentence's score rescaled from the threshold (0) to CONFIDENT (1).
-CONFIDENT_SCORE = 0.75
-MAX_SENTENCES = 3
+ANSWERABLE_MIN_COSINE = 0.37
+# Confidence 0..1: the quote's cosine similarity to the question, rescaled so that the
+# not-answerable threshold is 0 and CONFIDENT_COSINE (or more) is 1.
+CONFIDENT_COSINE = 0.75
+MAX_QUOTES = 3
+QUOTE_SENTENCES = 2
 CANDIDATE_PASSAGES = 8
-CANDIDATE_SENTENCES = 12
+CANDIDATE_QUOTES = 4  # each costs about 10 ms to embed on 2 cores
+FOLLOW_ON = 0.85
+# Quote scoring, chosen on the development questions (docs/benchmarks.md): meaning first,
+# then the passage's own rank, then the share of the question's words.
+W_COS, W_OVERLAP, W_PASSAGE, W_RANK = 0.6, 0.2, 0.4, 0.1
 NOT_FOUND = "The reports in this collection do not appear to answer this question. The nearest passages are shown for you to judge."
 
 _WORDS = re.compile(r"[A-Za-z0-9]+")
@@ -34,16 +38,9 @@ class Candidate:
     text: str
     passage_rank: int
     overlap: float = 0.0
+    passage_score: float = 0.0
     cosine: float = 0.0
     score: float = 0.0
-
-
-def term_overlap(sentence: str, stems: set[str]) -> float:
-    """Share of the question's content words (by stem) that the sentence contains."""
-    if not stems:
-        return 0.0
-    present = {stem(w) for w in _WORDS.findall(sentence.lower())}
-    return len(stems & present) / len(stems)
 
 
 def _too_similar(a: str, b: str) -> bool:
@@ -68,13 +65,18 @@ def ask(engine: Engine, question: str, k: int = 5, filters: Filters | None = Non
         return {**base, "answerable": False, "answer": NOT_FOUND, "citations": [],
                 "took_ms": round((time.perf_counter() - t0) * 1000, 2)}
 
-    stems = {stem(t) for t in terms}
+    weights = engine.idf_weights(terms)
+    total = sum(weights.values()) or 1.0
+    top_score = top[0].score or 1.0
     seen: set[tuple[str, int]] = set()
     candidates: list[Candidate] = []
     for rank, h in enumerate(top[:CANDIDATE_PASSAGES]):
         row = rows[h.pid]
-        for a, b in row["sentences"]:
-            key = (row["report_id"], a)  # overlapping passages repeat a sentence: keep one
+        spans = row["sentences"]
+        for i, (a, _) in enumerate(spans):
+            # a quote is a sentence and the one after it: answers often follow a lead-in
+            b = spans[min(i + QUOTE_SENTENCES - 1, len(spans) - 1)][1]
+            key = (row["report_id"], a)  # overlapping passages repeat sentences: keep one
             if key in seen:
                 continue
             seen.add(key)
@@ -82,24 +84,26 @@ def ask(engine: Engine, question: str, k: int = 5, filters: Filters | None = Non
             text = row["text"][s:e].strip()
             if len(_WORDS.findall(text)) < 4:
                 continue
-            c = Candidate(h.pid, s, e, text, rank, overlap=term_overlap(text, stems))
-            candidates.append(c)
-    # cheap first pass on words and passage rank, then embed only the few best sentences
-    candidates.sort(key=lambda c: -(c.overlap + 0.5 / (1 + c.passage_rank)))
-    shortlist = candidates[:CANDIDATE_SENTENCES]
+            present = {stem(w) for w in _WORDS.findall(text.lower())}
+            overlap = sum(v for t, v in weights.items() if t in present) / total
+            candidates.append(Candidate(h.pid, s, s + len(text), text, rank, overlap=overlap,
+                                        passage_score=max(0.0, h.score / top_score)))
+    # a cheap first pass on words and passage rank, then embed only a few quotes in one batch
+    candidates.sort(key=lambda c: -(c.overlap + 0.5 * c.passage_score + 0.2 / (1 + c.passage_rank)))
+    shortlist = candidates[:CANDIDATE_QUOTES]
     if shortlist:
-        vecs = np.stack([engine.encode(c.text) for c in shortlist])
+        vecs = engine.encode_batch([c.text for c in shortlist])
         for c, cos in zip(shortlist, vecs @ qvec):
             c.cosine = float(cos)
-            c.score = 0.6 * c.cosine + 0.3 * c.overlap + 0.1 / (1 + c.passage_rank)
+            c.score = W_COS * c.cosine + W_OVERLAP * c.overlap + W_PASSAGE * c.passage_score + W_RANK / (1 + c.passage_rank)
     shortlist.sort(key=lambda c: -c.score)
 
     chosen: list[Candidate] = []
     for c in shortlist:
-        if len(chosen) >= MAX_SENTENCES:
+        if len(chosen) >= MAX_QUOTES:
             break
-        if c.score < 0.5 * (chosen[0].score if chosen else 0):
-            break
+        if chosen and (c.score < FOLLOW_ON * chosen[0].score or any(c.pid == o.pid for o in chosen)):
+            continue  # later quotes must be nearly as good, and from other passages
         if any(_too_similar(c.text, o.text) for o in chosen):
             continue
         chosen.append(c)
@@ -107,7 +111,7 @@ def ask(engine: Engine, question: str, k: int = 5, filters: Filters | None = Non
     parts = []
     for n, c in enumerate(chosen, start=1):
         row = rows[c.pid]
-        conf = (c.score - ANSWERABLE_MIN_COSINE) / (CONFIDENT_SCORE - ANSWERABLE_MIN_COSINE)
+        conf = (c.cosine - ANSWERABLE_MIN_COSINE) / (CONFIDENT_COSINE - ANSWERABLE_MIN_COSINE)
         citations.append({
             "n": n,
             "quote": c.text,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import threading
 import time
@@ -20,7 +21,7 @@ import numpy as np
 from indexer import store
 from indexer.build import onnx_path
 from indexer.embedding import OnnxQueryEncoder
-from indexer.expansion import expand_query
+from indexer.expansion import spell_dates
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +152,7 @@ class Engine:
         self.model_name = self.manifest["model"]["name"]
         self.encoder = query_encoder or self._load_encoder()
         self.vector_cache = LRU(2048)
+        self.idf_cache = LRU(50_000)
         self.load_seconds = time.perf_counter() - t0
 
     # -- loading ---------------------------------------------------------------------------
@@ -215,6 +217,10 @@ class Engine:
             self.vector_cache.put(key, vec)
         return vec
 
+    def encode_batch(self, texts: list[str]) -> np.ndarray:
+        """Vectors for several short texts (answer quotes) in one run."""
+        return self.encoder.encode_batch(texts)
+
     # -- filtering -------------------------------------------------------------------------
 
     def allowed_mask(self, filters: Filters | None) -> np.ndarray | None:
@@ -261,14 +267,16 @@ class Engine:
 
     def keyword(self, query: str, n: int, mask: np.ndarray | None = None) -> list[tuple[int, float]]:
         """Top-n passages by BM25 over body and heading; query syntax is never interpreted."""
-        terms = query_terms(expand_query(query, self.acronyms))
+        # Documents carry their acronyms' long forms; widening the query as well was measured
+        # to add noise (docs/benchmarks.md), so only numeric dates are spelt out here.
+        terms = query_terms(" ".join([query, *spell_dates(query)]))
         if not terms:
             return []
         searcher = self.keyword_index.searcher()
         # only plain words reach the parser, so quotes, AND/OR, field:value and the like are inert
         safe = " ".join(terms)
         try:
-            parsed = self.keyword_index.parse_query(safe, ["body", "heading"], field_boosts={"body": 1.0, "heading": 0.3})
+            parsed = self.keyword_index.parse_query(safe, ["body"])
         except ValueError:
             return []
         want = n if mask is None else max(n * 20, 1000)
@@ -282,6 +290,25 @@ class Engine:
             if len(out) >= n or len(result.hits) < want:
                 return out[:n]
             want *= 4
+
+    def idf_weights(self, terms: list[str]) -> dict[str, float]:
+        """BM25 idf of each query term's stem in the keyword index (cached per stem)."""
+        from server.search import stem
+
+        out: dict[str, float] = {}
+        searcher = None
+        for term in terms:
+            s = stem(term)
+            if s in out:
+                continue
+            idf = self.idf_cache.get(s)
+            if idf is None:
+                searcher = searcher or self.keyword_index.searcher()
+                df = searcher.doc_freq("body", s)
+                idf = math.log(1 + (self.n_passages - df + 0.5) / (df + 0.5))
+                self.idf_cache.put(s, idf)
+            out[s] = idf
+        return out
 
     def fetch(self, pids: list[int]) -> dict[int, dict]:
         """Passage rows by id."""

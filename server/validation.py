@@ -78,7 +78,7 @@ def parse_mode(value: object) -> str:
 def parse_fusion(value: object) -> str:
     """One of the fusion methods."""
     if value is None or value == "":
-        return "weighted"
+        return "rerank"
     if not isinstance(value, str) or value not in FUSIONS:
         raise ApiError(400, "invalid_fusion", f"'fusion' must be one of {', '.join(FUSIONS)}")
     return value
