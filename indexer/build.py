@@ -25,6 +25,7 @@ from indexer.embedding import Embedder, default_model_path, model_fingerprint
 from indexer.expansion import keyword_text, mine_acronyms
 from indexer.metadata import CATALOG_NAME, build_meta, load_catalog
 from indexer.structure import StructuredReport, structure
+from indexer.textutil import sentence_stems
 
 log = logging.getLogger(__name__)
 PUNKT_NAME = "punkt.pickle"
@@ -266,7 +267,7 @@ def _build_generation(
                 ("reports", "id, title, area, year, child, review_type, source, file, board, text, has_pages"),
                 ("sections", "report_id, ordinal, heading, path, kind, level, number, start, end"),
                 ("passages", "report_id, ordinal, section, heading, heading_path, kind, paragraph, paragraphs, page, "
-                 "page_end, start, end, text, embed_text, tokens, sentences, vector"),
+                 "page_end, start, end, text, embed_text, tokens, sentences, stems, vector"),
                 ("footnotes", "report_id, number, text, page"),
             ):
                 key = "id" if table == "reports" else "report_id"
@@ -323,11 +324,11 @@ def _build_generation(
                 rid, c.ordinal, c.section, sec.heading, " > ".join(sec.path), c.kind,
                 c.paragraphs[0] if c.paragraphs else None, json.dumps(c.paragraphs), c.page, c.page_end,
                 c.start, c.end, c.text, c.embed_text, embedder.count_with_specials(c.embed_text),
-                json.dumps(c.sentences), vec,
+                json.dumps(c.sentences), sentence_stems(c.text, c.sentences, c.start), vec,
             ))
         conn.executemany(
             "INSERT INTO passages (report_id, ordinal, section, heading, heading_path, kind, paragraph, paragraphs, page,"
-            " page_end, start, end, text, embed_text, tokens, sentences, vector) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " page_end, start, end, text, embed_text, tokens, sentences, stems, vector) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             rows,
         )
         conn.executemany(

@@ -438,7 +438,7 @@ def build_blocks(lines: list[Line]) -> tuple[list[Block], list[Footnote]]:
         if line.footnote is not None:
             current_fn = Footnote(line.footnote, line.text, line.page)
             footnotes.append(current_fn)
-            fn_mode = True
+            fn_mode, blank = True, False  # a line straight after it continues the footnote
             continue
         if line.footnote_text:
             if footnotes:  # blank lines inside a pdftotext footnote area do not end it

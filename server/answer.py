@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 
 from server.engine import Engine, Filters, query_terms
-from server.search import passage_json, report_json, retrieve, stem
+from server.search import passage_json, report_json, retrieve
 
 # Calibrated on the development questions against off-topic questions (docs/benchmarks.md):
 # a question is answerable when its best passage's cosine similarity reaches this value.
@@ -18,7 +18,7 @@ CONFIDENT_COSINE = 0.75
 MAX_QUOTES = 3
 QUOTE_SENTENCES = 2
 CANDIDATE_PASSAGES = 8
-CANDIDATE_QUOTES = 4  # each costs about 10 ms to embed on 2 cores
+CANDIDATE_QUOTES = 2  # each costs about 10 ms to embed on 2 cores
 FOLLOW_ON = 0.85
 # Quote scoring, chosen on the development questions (docs/benchmarks.md): meaning first,
 # then the passage's own rank, then the share of the question's words.
@@ -51,9 +51,10 @@ def _too_similar(a: str, b: str) -> bool:
 def ask(engine: Engine, question: str, k: int = 5, filters: Filters | None = None) -> dict:
     """Answer with up to three cited sentences, or say the reports do not answer it."""
     t0 = time.perf_counter()
-    hits = retrieve(engine, question, max(k, CANDIDATE_PASSAGES), "hybrid", filters)
+    rows: dict[int, dict] = {}
+    hits = retrieve(engine, question, max(k, CANDIDATE_PASSAGES), "hybrid", filters, rows=rows)
     top = hits[: max(k, CANDIDATE_PASSAGES)]
-    rows = engine.fetch([h.pid for h in top])
+    rows.update(engine.fetch([h.pid for h in top if h.pid not in rows]))
     terms = query_terms(question)
     qvec = engine.encode(question)
     pvecs = engine.vectors([h.pid for h in top])
@@ -84,7 +85,7 @@ def ask(engine: Engine, question: str, k: int = 5, filters: Filters | None = Non
             text = row["text"][s:e].strip()
             if len(_WORDS.findall(text)) < 4:
                 continue
-            present = {stem(w) for w in _WORDS.findall(text.lower())}
+            present = row["stems"][i] | (row["stems"][i + 1] if i + 1 < len(spans) else set())
             overlap = sum(v for t, v in weights.items() if t in present) / total
             candidates.append(Candidate(h.pid, s, s + len(text), text, rank, overlap=overlap,
                                         passage_score=max(0.0, h.score / top_score)))
@@ -122,7 +123,9 @@ def ask(engine: Engine, question: str, k: int = 5, filters: Filters | None = Non
             "section_kind": row["kind"],
             "paragraph": row["paragraph"],
             "page": row["page"],
-            "offsets": [c.start, c.end],
+            "offsets": [c.start, c.end],  # within the passage's text
+            "start": row["start"] + c.start,  # within the report's cleaned text
+            "end": row["start"] + c.end,
             "confidence": round(min(1.0, max(0.0, conf)), 3),
         })
         parts.append(f"{c.text} [{n}]")

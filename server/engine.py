@@ -22,6 +22,7 @@ from indexer import store
 from indexer.build import onnx_path
 from indexer.embedding import OnnxQueryEncoder
 from indexer.expansion import spell_dates
+from indexer.textutil import stem
 
 log = logging.getLogger(__name__)
 
@@ -293,8 +294,6 @@ class Engine:
 
     def idf_weights(self, terms: list[str]) -> dict[str, float]:
         """BM25 idf of each query term's stem in the keyword index (cached per stem)."""
-        from server.search import stem
-
         out: dict[str, float] = {}
         searcher = None
         for term in terms:
@@ -317,7 +316,7 @@ class Engine:
         marks = ",".join("?" * len(pids))
         rows = self.conn().execute(
             f"SELECT id, report_id, ordinal, heading, heading_path, kind, paragraph, paragraphs, page, page_end, start, end,"
-            f" text, sentences FROM passages WHERE id IN ({marks})",
+            f" text, sentences, stems FROM passages WHERE id IN ({marks})",
             pids,
         ).fetchall()
         out = {}
@@ -325,16 +324,16 @@ class Engine:
             d = dict(row)
             d["paragraphs"] = json.loads(d["paragraphs"])
             d["sentences"] = json.loads(d["sentences"])
+            d["stems"] = [set(line.split()) for line in d["stems"].split("\n")]
             out[d["id"]] = d
         return out
 
     def vectors(self, pids: list[int]) -> np.ndarray:
-        """Stored passage vectors, in the order asked."""
+        """Stored passage vectors, in the order asked, read from the in-memory FAISS index."""
         if not pids:
             return np.zeros((0, self.faiss.d), dtype=np.float32)
-        marks = ",".join("?" * len(pids))
-        rows = dict(self.conn().execute(f"SELECT id, vector FROM passages WHERE id IN ({marks})", pids).fetchall())
-        return np.stack([np.frombuffer(rows[p], dtype=np.float32) for p in pids])
+        rows = np.searchsorted(self.ids, np.asarray(pids, dtype=np.int64))
+        return np.stack([self.faiss.reconstruct(int(r)) for r in rows])
 
     def neighbours(self, pid: int, before: int = 1, after: int = 1) -> list[dict]:
         """Passages just before and after one passage in its report."""

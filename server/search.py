@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
-from nltk.stem.snowball import SnowballStemmer
 
+from indexer.textutil import stem
 from server.engine import Engine, Filters, Hit, query_terms
 
 MODES = ("hybrid", "dense", "keyword")
@@ -25,14 +26,6 @@ CANDIDATES = 100
 RERANK_POOL = 30
 W_DENSE, W_KEYWORD, W_COVER = 0.2, 0.4, 0.35
 
-_stemmer = SnowballStemmer("english")
-_WORDS = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)?")
-
-
-@lru_cache(maxsize=65536)
-def stem(word: str) -> str:
-    """Snowball English stem of a lower-cased word, as the keyword index stems it."""
-    return _stemmer.stem(word.lower())
 
 
 @dataclass
@@ -88,24 +81,56 @@ def fuse_weighted(
     return sorted(hits.values(), key=lambda h: -h.score)
 
 
-def sentence_coverage(text: str, spans: list[tuple[int, int]], offset: int, weights: dict[str, float]) -> float:
+@lru_cache(maxsize=4096)
+def _prefix_pattern(stems: frozenset[str]) -> re.Pattern[str]:
+    """One regex for words that may stem to any of `stems`: each as a word prefix (Snowball
+    turns a final y into i, so a stem ending in i also matches y)."""
+    roots = sorted({re.escape(s[:-1]) + "[iy]" if s.endswith("i") else re.escape(s) for s in stems}, key=len, reverse=True)
+    return re.compile(rf"\b(?:{'|'.join(roots)})[a-z]*", re.IGNORECASE)
+
+
+def stem_matches(text: str, stems: Iterable[str]) -> list[tuple[int, int, str]]:
+    """(start, end, stem) of the words in text whose stem is one of `stems`.
+
+    Rather than stemming every word, one scan finds the words that start like a wanted stem
+    and only those are stemmed to confirm the match.
+    """
+    wanted = frozenset(stems)
+    if not wanted:
+        return []
+    found = []
+    for m in _prefix_pattern(wanted).finditer(text):
+        s = stem(m.group(0))
+        if s in wanted:
+            found.append((m.start(), m.end(), s))
+    return found
+
+
+def sentence_coverage(sentence_stems: list[set[str]], weights: dict[str, float]) -> float:
     """Best share (idf-weighted) of the query's word stems that one sentence of a passage holds."""
     total = sum(weights.values())
-    if not total:
+    if not total or not sentence_stems:
         return 0.0
-    best = 0.0
-    for a, b in spans:
-        present = {stem(w) for w in _WORDS.findall(text[a - offset : b - offset].lower())}
-        best = max(best, sum(v for s, v in weights.items() if s in present) / total)
-    return best
+    return max(sum(w for s, w in weights.items() if s in stems) for stems in sentence_stems) / total
 
 
-def rerank(engine: Engine, query: str, dense: list[tuple[int, float]], keyword: list[tuple[int, float]], vec: np.ndarray) -> list[Hit]:
-    """Score the union of both candidate lists on meaning, BM25 and best-sentence coverage."""
+def rerank(
+    engine: Engine,
+    query: str,
+    dense: list[tuple[int, float]],
+    keyword: list[tuple[int, float]],
+    vec: np.ndarray,
+    rows: dict[int, dict] | None = None,
+) -> list[Hit]:
+    """Score the union of both candidate lists on meaning, BM25 and best-sentence coverage.
+
+    The passage rows it reads are left in `rows` for the caller to reuse.
+    """
     pool = list(dict.fromkeys([p for p, _ in dense[:RERANK_POOL]] + [p for p, _ in keyword[:RERANK_POOL]]))
     if not pool:
         return []
-    rows = engine.fetch(pool)
+    rows = rows if rows is not None else {}
+    rows.update(engine.fetch([p for p in pool if p not in rows]))
     cos = engine.vectors(pool) @ vec
     lo, hi = float(cos.min()), float(cos.max())
     dense_norm = (cos - lo) / (hi - lo) if hi - lo > 1e-9 else np.ones_like(cos)
@@ -117,7 +142,7 @@ def rerank(engine: Engine, query: str, dense: list[tuple[int, float]], keyword: 
     hits = []
     for i, pid in enumerate(pool):
         row = rows[pid]
-        cover = sentence_coverage(row["text"], row["sentences"], row["start"], weights)
+        cover = sentence_coverage(row["stems"], weights)
         score = W_DENSE * float(dense_norm[i]) + W_KEYWORD * kw.get(pid, 0.0) / kmax + W_COVER * cover
         hits.append(Hit(pid, score, dense=float(cos[i]), keyword=kw.get(pid), dense_rank=d_rank.get(pid), keyword_rank=k_rank.get(pid)))
     return sorted(hits, key=lambda h: -h.score)
@@ -131,6 +156,7 @@ def retrieve(
     filters: Filters | None = None,
     fusion: str = "rerank",
     timings: dict | None = None,
+    rows: dict[int, dict] | None = None,
 ) -> list[Hit]:
     """Ranked passage hits for a query; the core of search, ask and similar."""
     timings = timings if timings is not None else {}
@@ -162,7 +188,7 @@ def retrieve(
     elif fusion == "weighted":
         hits = fuse_weighted(dense, keyword)
     else:
-        hits = rerank(engine, query, dense, keyword, vec)
+        hits = rerank(engine, query, dense, keyword, vec, rows)
     timings["fusion_ms"] = (time.perf_counter() - t) * 1000
     return hits
 
@@ -183,10 +209,7 @@ def cap_per_report(engine: Engine, hits: list[Hit], per_report: int | None) -> l
 
 def highlights(text: str, terms: list[str]) -> list[list[int]]:
     """[start, end] offsets in text of words that match a query term by stem."""
-    if not terms:
-        return []
-    wanted = {stem(t) for t in terms}
-    return [[m.start(), m.end()] for m in _WORDS.finditer(text) if stem(m.group(0)) in wanted]
+    return sorted([a, b] for a, b, _ in stem_matches(text, {stem(t) for t in terms}))
 
 
 def report_json(engine: Engine, report_id: str) -> dict:
@@ -220,10 +243,11 @@ def search(engine: Engine, req: SearchRequest) -> dict:
     """Run a search request and build the response body."""
     t0 = time.perf_counter()
     timings: dict = {}
-    hits = retrieve(engine, req.query, max(req.k * 3, req.k), req.mode, req.filters, req.fusion, timings)
+    rows: dict[int, dict] = {}
+    hits = retrieve(engine, req.query, max(req.k * 3, req.k), req.mode, req.filters, req.fusion, timings, rows)
     hits = cap_per_report(engine, hits, req.per_report)[: req.k]
     t = time.perf_counter()
-    rows = engine.fetch([h.pid for h in hits])
+    rows.update(engine.fetch([h.pid for h in hits if h.pid not in rows]))
     terms = query_terms(req.query)
     results = []
     for h in hits:

@@ -1,0 +1,477 @@
+// Case Review Search: the browser page. No build step, no network beyond this server.
+// Corpus text, queries and metadata only ever enter the page as text nodes (textContent or
+// DOM construction), never as HTML.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const TABS = ["search", "ask", "similar", "about", "read"];
+const KIND_LABELS = {
+  findings: "Findings", recommendations: "Recommendations", lessons: "Lessons / learning",
+  analysis: "Analysis", background: "Background / chronology", introduction: "Introduction",
+  methodology: "Methodology", conclusion: "Conclusion", appendix: "Appendix / action plan",
+  glossary: "Glossary", other: "Other",
+};
+const state = { reports: [], byId: {}, kinds: [], lastHits: [], hitIndex: 0, token: sessionStorage.getItem("reviews-token") || "" };
+
+// ---- small DOM helpers ------------------------------------------------------------------
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (value === null || value === undefined) continue;
+    if (key === "text") node.textContent = value;
+    else if (key === "className") node.className = value;
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
+
+function setStatus(message, isError = false) {
+  const status = $("status");
+  status.textContent = message;
+  status.classList.toggle("error", isError);
+}
+
+// Text with [start, end] ranges wrapped in <mark>, built from text nodes only.
+function highlighted(text, ranges) {
+  const frag = document.createDocumentFragment();
+  let at = 0;
+  for (const [start, end] of (ranges || []).slice().sort((a, b) => a[0] - b[0])) {
+    if (start < at) continue;
+    frag.append(document.createTextNode(text.slice(at, start)));
+    frag.append(el("mark", { text: text.slice(start, end) }));
+    at = end;
+  }
+  frag.append(document.createTextNode(text.slice(at)));
+  return frag;
+}
+
+// ---- API ----------------------------------------------------------------------------------
+
+class ApiError extends Error {}
+
+async function api(path, body) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (state.token) headers.Authorization = `Bearer ${state.token}`;
+  let response;
+  try {
+    response = await fetch(path, { method: body === undefined ? "GET" : "POST", headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch (err) {
+    throw new ApiError("The server could not be reached. Is it still running?");
+  }
+  let data = null;
+  try { data = await response.json(); } catch (err) { data = null; }
+  if (response.status === 401) {
+    $("token-form").hidden = false;
+    $("token-input").focus();
+    throw new ApiError("This server needs an access token: enter it below.");
+  }
+  if (!response.ok) {
+    const message = data && data.error ? data.error.message : `The server answered ${response.status}.`;
+    throw new ApiError(message);
+  }
+  return data;
+}
+
+// ---- citations ----------------------------------------------------------------------------
+
+function citationText(report, paragraph, page) {
+  const parts = [`${report.area || "Unknown area"} (${report.year || "n.d."}) ${report.title || report.id}`];
+  if (paragraph) parts.push(/^\d/.test(paragraph) ? `para ${paragraph}` : paragraph);
+  if (page) parts.push(`p. ${page}`);
+  return parts.join(", ");
+}
+
+function citationLine(report, section, paragraph, page, kind) {
+  const bits = [];
+  if (section) bits.push(section);
+  if (paragraph) bits.push(/^\d/.test(paragraph) ? `para ${paragraph}` : paragraph);
+  if (page) bits.push(`p. ${page}`);
+  return el("p", { className: "cite" },
+    el("span", { className: "report-title", text: report.title || report.id }),
+    ` — ${report.area || "unknown area"}, ${report.year || "n.d."}`,
+    bits.length ? ` · ${bits.join(" · ")}` : "",
+    kind ? el("span", { className: "kind-badge", text: KIND_LABELS[kind] || kind }) : null);
+}
+
+async function copyCitation(text) {
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch (err) {
+    const area = el("textarea", { className: "visually-hidden", "aria-hidden": "true" });
+    area.value = text;
+    document.body.append(area);
+    area.select();
+    document.execCommand("copy");
+    area.remove();
+  }
+  setStatus(`Citation copied: ${text}`);
+}
+
+function readerHref(reportId, start, end) {
+  const params = new URLSearchParams({ tab: "read", report: reportId });
+  if (start !== undefined && start !== null) { params.set("start", start); params.set("end", end); }
+  return `?${params}`;
+}
+
+function actions(report, passage) {
+  const open = el("a", { href: readerHref(report.id, passage.start, passage.end), className: "open-link", text: "Open in report" });
+  open.addEventListener("click", (event) => { event.preventDefault(); navigate(open.getAttribute("href")); });
+  const copy = el("button", { type: "button", className: "secondary copy-citation", text: "Copy citation" });
+  copy.addEventListener("click", () => copyCitation(citationText(report, passage.paragraph, passage.page)));
+  return el("div", { className: "actions" }, open, copy);
+}
+
+function passageCard(p, extra = {}) {
+  return el("article", { className: "card passage", id: extra.id || null, dataset: { passage: p.id } },
+    citationLine(p.report, p.section, p.paragraph, p.page, p.section_kind),
+    el("p", { className: "text" }, highlighted(p.text, p.highlights)),
+    actions(p.report, p));
+}
+
+// ---- navigation and URL state --------------------------------------------------------------
+
+function currentParams() { return new URLSearchParams(location.search); }
+
+function navigate(href, replace = false) {
+  if (replace) history.replaceState(null, "", href); else history.pushState(null, "", href);
+  render();
+}
+
+function showTab(tab) {
+  for (const name of TABS) {
+    $(`panel-${name}`).hidden = name !== tab;
+    const link = $(`tab-${name}`);
+    if (link) link.setAttribute("aria-selected", String(name === tab));
+  }
+}
+
+function filtersFromParams(params) {
+  const filters = {};
+  if (params.get("report")) filters.report_ids = [params.get("report")];
+  if (params.get("area")) filters.area = params.get("area");
+  if (params.get("from")) filters.year_from = Number(params.get("from"));
+  if (params.get("to")) filters.year_to = Number(params.get("to"));
+  const kinds = params.getAll("kind");
+  if (kinds.length) filters.section_kind = kinds;
+  return filters;
+}
+
+function fillSearchForm(params) {
+  $("search-q").value = params.get("q") || "";
+  $("f-mode").value = params.get("mode") || "hybrid";
+  $("f-report").value = params.get("report") || "";
+  $("f-area").value = params.get("area") || "";
+  $("f-from").value = params.get("from") || "";
+  $("f-to").value = params.get("to") || "";
+  const kinds = new Set(params.getAll("kind"));
+  for (const box of document.querySelectorAll("#f-kinds input")) box.checked = kinds.has(box.value);
+  if (kinds.size || params.get("report") || params.get("area") || params.get("from") || params.get("to") || (params.get("mode") || "hybrid") !== "hybrid") {
+    $("filters").open = true;
+  }
+}
+
+async function render() {
+  const params = currentParams();
+  const tab = TABS.includes(params.get("tab")) ? params.get("tab") : "search";
+  showTab(tab);
+  if (tab === "search") {
+    fillSearchForm(params);
+    if (params.get("q")) await runSearch(params); else { clear($("search-results")); setStatus(""); }
+  } else if (tab === "ask") {
+    $("ask-q").value = params.get("q") || "";
+    if (params.get("q")) await runAsk(params.get("q")); else { clear($("ask-results")); setStatus(""); }
+  } else if (tab === "similar") {
+    $("similar-q").value = params.get("q") || "";
+    if (params.get("q")) await runSimilar(params.get("q")); else { clear($("similar-results")); setStatus(""); }
+  } else if (tab === "about") {
+    setStatus("");
+  } else if (tab === "read") {
+    await openReader(params.get("report"), params.get("start"), params.get("end"));
+  }
+}
+
+function loading(container, message) {
+  clear(container);
+  container.setAttribute("aria-busy", "true");
+  container.append(el("p", { className: "loading", text: message }));
+  setStatus(message);
+}
+
+function failed(container, err) {
+  clear(container);
+  container.removeAttribute("aria-busy");
+  container.append(el("div", { className: "error-box", role: "alert", text: err.message || String(err) }));
+  setStatus(`Error: ${err.message || err}`, true);
+}
+
+// ---- search ---------------------------------------------------------------------------------
+
+async function runSearch(params) {
+  const box = $("search-results");
+  loading(box, "Searching…");
+  try {
+    const data = await api("/api/search", { query: params.get("q"), k: 20, mode: params.get("mode") || "hybrid", filters: filtersFromParams(params) });
+    clear(box);
+    box.removeAttribute("aria-busy");
+    state.lastHits = data.results;
+    if (!data.results.length) {
+      box.append(el("p", { className: "empty", text: "No passages match. Try fewer words, another mode, or fewer filters." }));
+      setStatus("No results.");
+      return;
+    }
+    setStatus(`${data.results.length} passages found in ${Math.round(data.took_ms)} ms.`);
+    for (const p of data.results) box.append(passageCard(p));
+  } catch (err) {
+    failed(box, err);
+  }
+}
+
+// ---- ask --------------------------------------------------------------------------------------
+
+async function runAsk(question) {
+  const box = $("ask-results");
+  loading(box, "Looking for the answer in the reports…");
+  try {
+    const data = await api("/api/ask", { question, k: 5 });
+    clear(box);
+    box.removeAttribute("aria-busy");
+    state.lastHits = data.passages;
+    if (!data.answerable) {
+      box.append(el("div", { className: "not-found", role: "note" },
+        el("h2", { text: "Not found in these reports" }),
+        el("p", { text: data.answer })));
+      box.append(el("h3", { text: "Nearest passages" }));
+      for (const p of data.passages) box.append(passageCard(p));
+      setStatus("The reports do not answer this question; nearest passages shown.");
+      return;
+    }
+    const answer = el("div", { className: "answer", "aria-label": "Answer" });
+    for (const c of data.citations) {
+      const marker = el("a", { className: "marker", href: `#cite-${c.n}`, text: `[${c.n}]`, "aria-label": `Citation ${c.n}` });
+      answer.append(el("p", { className: "quote" }, `“${c.quote}” `, marker));
+    }
+    box.append(answer);
+    const list = el("ol", { className: "citations plain-list", "aria-label": "Citations" });
+    for (const c of data.citations) {
+      const item = el("li", { id: `cite-${c.n}`, className: "card citation" },
+        citationLine(c.report, c.section, c.paragraph, c.page, c.section_kind),
+        el("p", { className: "text", text: `“${c.quote}”` }),
+        el("p", { className: "confidence", text: `Confidence ${Math.round(c.confidence * 100)}%` }),
+        actions(c.report, { start: c.start, end: c.end, paragraph: c.paragraph, page: c.page }));
+      list.append(item);
+    }
+    box.append(list);
+    setStatus(`Answer with ${data.citations.length} citation${data.citations.length === 1 ? "" : "s"}.`);
+  } catch (err) {
+    failed(box, err);
+  }
+}
+
+// ---- similar cases ------------------------------------------------------------------------------
+
+async function runSimilar(text) {
+  const box = $("similar-results");
+  loading(box, "Comparing with every report…");
+  try {
+    const data = await api("/api/similar", { text, k: 5 });
+    clear(box);
+    box.removeAttribute("aria-busy");
+    if (!data.reports.length) {
+      box.append(el("p", { className: "empty", text: "No similar reports found." }));
+      setStatus("No results.");
+      return;
+    }
+    setStatus(`${data.reports.length} reports ranked by likeness.`);
+    data.reports.forEach((r, i) => {
+      const open = el("a", { href: readerHref(r.report.id), text: "Open report" });
+      open.addEventListener("click", (event) => { event.preventDefault(); navigate(open.getAttribute("href")); });
+      const card = el("article", { className: "card report-result", dataset: { report: r.report.id } },
+        el("h3", { text: `${i + 1}. ${r.report.title}` }),
+        el("p", { className: "cite", text: `${r.report.area || "unknown area"}, ${r.report.year || "n.d."} · ${r.report.review_type || "review"}` }),
+        el("p", { className: "score", text: `Likeness ${r.score.toFixed(3)}` }),
+        el("div", { className: "actions" }, open),
+        el("h4", { text: "Passages that make the match" }));
+      for (const p of r.evidence) card.append(passageCard(p));
+      box.append(card);
+    });
+  } catch (err) {
+    failed(box, err);
+  }
+}
+
+// ---- reader ----------------------------------------------------------------------------------
+
+function paragraphAnchor(text) {
+  const m = text.match(/^\(?(\d+(?:\.\d+)+)\.?\)?\s/);
+  return m ? `para-${m[1]}` : null;
+}
+
+async function openReader(reportId, start, end) {
+  const reader = $("reader");
+  if (!reportId) { failed(reader, new Error("No report chosen.")); return; }
+  loading(reader, "Opening the report…");
+  try {
+    const report = await api(`/api/reports/${encodeURIComponent(reportId)}`);
+    clear(reader);
+    reader.removeAttribute("aria-busy");
+    const ranges = [];
+    if (start !== null && start !== undefined && start !== "") ranges.push([Number(start), Number(end)]);
+    for (const h of state.lastHits) {
+      if (h.report.id === reportId && !ranges.some((r) => r[0] === h.start)) ranges.push([h.start, h.end]);
+    }
+    reader.append(el("h2", { text: report.title }),
+      el("p", { className: "meta", text: `${report.area || "unknown area"} · ${report.year || "n.d."} · ${report.review_type || ""}${report.child ? " · " + report.child : ""}` }));
+    const headingStarts = new Map(report.sections.filter((s) => s.heading).map((s) => [s.start, s]));
+    const text = report.text;
+    let at = 0;
+    const marks = [];
+    for (const chunk of text.split("\n\n")) {
+      const from = at;
+      at += chunk.length + 2;
+      if (!chunk.trim()) continue;
+      const section = headingStarts.get(from);
+      const node = section ? el("h3", { id: `s-${section.ordinal}` }) : el("p", { id: paragraphAnchor(chunk) || `p-${from}` });
+      let cursor = 0;
+      const pieces = ranges
+        .map(([s, e], i) => [Math.max(s, from) - from, Math.min(e, from + chunk.length) - from, i])
+        .filter(([s, e]) => e > s)
+        .sort((a, b) => a[0] - b[0]);
+      for (const [s, e, i] of pieces) {
+        if (s < cursor) continue;
+        node.append(document.createTextNode(chunk.slice(cursor, s)));
+        const mark = el("mark", { className: "hit", dataset: { hit: String(i) }, text: chunk.slice(s, e) });
+        marks.push(mark);
+        node.append(mark);
+        cursor = e;
+      }
+      node.append(document.createTextNode(chunk.slice(cursor)));
+      reader.append(node);
+    }
+    state.readerHits = ranges.map((_, i) => marks.find((m) => m.dataset.hit === String(i))).filter(Boolean);
+    state.hitIndex = 0;
+    setStatus(`${report.title}: ${state.readerHits.length} highlighted passage${state.readerHits.length === 1 ? "" : "s"}.`);
+    focusHit(0);
+  } catch (err) {
+    failed(reader, err);
+  }
+}
+
+function focusHit(index) {
+  const hits = state.readerHits || [];
+  $("reader-hits").textContent = hits.length ? `Passage ${index + 1} of ${hits.length}` : "";
+  if (!hits.length) return;
+  state.hitIndex = (index + hits.length) % hits.length;
+  document.querySelectorAll("mark.hit.current").forEach((m) => m.classList.remove("current"));
+  const target = hits[state.hitIndex];
+  document.querySelectorAll(`mark.hit[data-hit="${target.dataset.hit}"]`).forEach((m) => m.classList.add("current"));
+  $("reader-hits").textContent = `Passage ${state.hitIndex + 1} of ${hits.length}`;
+  target.scrollIntoView({ block: "center" });
+}
+
+// ---- set-up -----------------------------------------------------------------------------------
+
+function submitTo(tab, query, extra = {}) {
+  const params = new URLSearchParams({ tab, q: query, ...extra });
+  navigate(`?${params}`);
+}
+
+function searchParamsFromForm() {
+  const params = new URLSearchParams({ tab: "search", q: $("search-q").value.trim() });
+  const mode = $("f-mode").value;
+  if (mode !== "hybrid") params.set("mode", mode);
+  for (const [name, id] of [["report", "f-report"], ["area", "f-area"], ["from", "f-from"], ["to", "f-to"]]) {
+    if ($(id).value) params.set(name, $(id).value);
+  }
+  for (const box of document.querySelectorAll("#f-kinds input:checked")) params.append("kind", box.value);
+  return params;
+}
+
+async function loadCorpus() {
+  try {
+    const [reports, health] = await Promise.all([api("/api/reports"), api("/api/health")]);
+    state.reports = reports.reports;
+    state.kinds = health.section_kinds || [];
+    for (const r of state.reports) {
+      state.byId[r.id] = r;
+      $("f-report").append(el("option", { value: r.id, text: `${r.title} (${r.area || "?"}, ${r.year || "n.d."})` }));
+    }
+    for (const area of [...new Set(state.reports.map((r) => r.area).filter(Boolean))].sort()) {
+      $("f-area").append(el("option", { value: area, text: area }));
+    }
+    for (const kind of state.kinds) {
+      const id = `kind-${kind}`;
+      $("f-kinds").append(el("label", { for: id }, el("input", { type: "checkbox", id, name: "kind", value: kind }), KIND_LABELS[kind] || kind));
+    }
+    const years = state.reports.map((r) => r.year).filter(Boolean);
+    const areas = new Set(state.reports.map((r) => r.area).filter(Boolean));
+    $("about-corpus").textContent = `${state.reports.length} published reviews from ${areas.size} areas, ${Math.min(...years)}–${Math.max(...years)}, split into ${health.passages} passages.`;
+    clear($("about-reports"));
+    for (const r of state.reports) {
+      $("about-reports").append(el("li", { text: `${r.title} — ${r.area || "unknown area"}, ${r.year || "n.d."} (${r.review_type || "review"})` }));
+    }
+  } catch (err) {
+    setStatus(`Error: ${err.message}`, true);
+  }
+}
+
+function init() {
+  for (const link of document.querySelectorAll(".tabs a")) {
+    link.addEventListener("click", (event) => { event.preventDefault(); navigate(`?tab=${link.dataset.tab}`); });
+  }
+  $("home-link").addEventListener("click", (event) => { event.preventDefault(); navigate("?tab=search"); });
+  $("search-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (!$("search-q").value.trim()) { setStatus("Type something to search for.", true); return; }
+    navigate(`?${searchParamsFromForm()}`);
+  });
+  // delegated: the report, area and section-kind controls are filled in after start-up
+  $("filters").addEventListener("change", () => { if ($("search-q").value.trim()) navigate(`?${searchParamsFromForm()}`); });
+  $("ask-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const q = $("ask-q").value.trim();
+    if (!q) { setStatus("Type a question.", true); return; }
+    submitTo("ask", q);
+  });
+  $("similar-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const q = $("similar-q").value.trim();
+    if (!q) { setStatus("Describe the case first.", true); return; }
+    submitTo("similar", q);
+  });
+  $("reader-back").addEventListener("click", () => history.back());
+  $("reader-next").addEventListener("click", () => focusHit(state.hitIndex + 1));
+  $("reader-prev").addEventListener("click", () => focusHit(state.hitIndex - 1));
+  $("token-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    state.token = $("token-input").value.trim();
+    sessionStorage.setItem("reviews-token", state.token);
+    $("token-form").hidden = true;
+    loadCorpus().then(render);
+  });
+  document.addEventListener("keydown", (event) => {
+    const typing = /^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement.tagName);
+    if (event.key === "/" && !typing) {
+      event.preventDefault();
+      const tab = currentParams().get("tab") || "search";
+      const box = { ask: "ask-q", similar: "similar-q" }[tab] || "search-q";
+      if (tab === "read" || tab === "about") showTab("search");
+      $(box).focus();
+    } else if (!typing && !$("panel-read").hidden && (event.key === "n" || event.key === "p")) {
+      focusHit(state.hitIndex + (event.key === "n" ? 1 : -1));
+    }
+  });
+  window.addEventListener("popstate", render);
+  loadCorpus().then(render);
+}
+
+document.addEventListener("DOMContentLoaded", init);
