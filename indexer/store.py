@@ -17,6 +17,7 @@ build leaves the previous generation whole and servable.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -34,6 +35,7 @@ MANIFEST = "manifest.json"
 DB_NAME = "store.sqlite"
 FAISS_NAME = "vectors.faiss"
 KEYWORD_DIR = "keyword"
+LOCK_NAME = "LOCK"
 # Exact search is fast enough below this many vectors (a flat scan of 50k x 384 takes a few
 # ms); past it an HNSW graph keeps a query well under a millisecond at a small recall cost.
 HNSW_THRESHOLD = 50_000
@@ -127,10 +129,33 @@ def publish(index_dir: Path, gen_dir: Path) -> None:
     cleanup(index_dir, keep={gen_dir.name})
 
 
+def lock_generation(gen_dir: Path) -> int:
+    """Take a shared lock on a generation while it is served, so no build deletes it."""
+    fd = os.open(gen_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    return fd
+
+
+def _in_use(gen_dir: Path) -> bool:
+    """Whether a server holds this generation's lock."""
+    lock = gen_dir / LOCK_NAME
+    if not lock.exists():
+        return False
+    fd = os.open(lock, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
 def cleanup(index_dir: Path, keep: set[str]) -> None:
     """Remove builds that are not live: leftovers of killed runs and superseded generations.
 
-    A generation younger than a minute that is not ours may belong to a build still running.
+    A generation that a server still has loaded (it holds the lock) is kept until the server
+    lets go of it; so is one whose building process is still running.
     """
     live = set(keep)
     pointer = index_dir / CURRENT
@@ -139,7 +164,9 @@ def cleanup(index_dir: Path, keep: set[str]) -> None:
     for child in index_dir.iterdir():
         if child.name.startswith("gen-") and child.name not in live and child.is_dir():
             pid = child.name.rsplit("-", 1)[-1]
-            if pid.isdigit() and _alive(int(pid)) and int(pid) != os.getpid():
+            if pid.isdigit() and _alive(int(pid)) and int(pid) != os.getpid() and not (child / MANIFEST).exists():
+                continue
+            if _in_use(child):
                 continue
             shutil.rmtree(child, ignore_errors=True)
         elif child.name.startswith(f"{CURRENT}.tmp"):

@@ -35,7 +35,9 @@ class Reviews:
         gen = current_generation(self.index_dir)
         if gen is None or gen.path == self.engine.generation.path:
             return False
-        self.engine = Engine(self.index_dir, query_encoder=self.engine.encoder)
+        old = self.engine
+        self.engine = Engine(self.index_dir, query_encoder=old.encoder)
+        old.close()  # requests still running on it finish: its files stay open until then
         return True
 
 

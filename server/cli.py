@@ -62,6 +62,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the API and the page with waitress; index the corpus first if there is no index."""
     import logging
     import signal
+    import threading
     import time
 
     from indexer.store import current_generation
@@ -92,15 +93,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         flush=True,
     )
 
-    def _reload(signum, frame) -> None:  # noqa: ANN001
+    def _reload() -> None:
         try:
             if app.extensions["reviews"].reload():
                 print(f"Reloaded index: {app.extensions['reviews'].engine.generation.path.name}", flush=True)
+            else:
+                print("Index unchanged; nothing to reload", flush=True)
         except EngineError as exc:
             print(f"reload failed, still serving the previous index: {exc}", file=sys.stderr, flush=True)
 
     if hasattr(signal, "SIGHUP"):
-        signal.signal(signal.SIGHUP, _reload)
+        # load in a thread: the signal arrives on the thread that runs the server's event loop
+        signal.signal(signal.SIGHUP, lambda signum, frame: threading.Thread(target=_reload, daemon=True).start())
     from waitress import serve
 
     print(f"Serving on http://{args.host}:{args.port}/ (Ctrl+C to stop)", flush=True)

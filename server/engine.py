@@ -6,9 +6,11 @@ its own SQLite connection.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
+import os
 import re
 import threading
 import time
@@ -117,6 +119,7 @@ class Engine:
             )
         self.generation = gen
         self.manifest = gen.manifest
+        self._lock_fd: int | None = store.lock_generation(gen.path)
         fix = f"rebuild with: reviews index --force --index {self.index_dir}"
         if self.manifest.get("schema_version") != store.SCHEMA_VERSION:
             raise EngineError(
@@ -197,6 +200,16 @@ class Engine:
             raise EngineError(f"the index was built with the model at {model['path']}, which is not installed; "
                               f"install it or rebuild with: reviews index --force --index {self.index_dir}")
         return TorchQueryEncoder(Embedder(model["path"]))
+
+    def close(self) -> None:
+        """Let go of the generation (a later build may then delete it)."""
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # at interpreter shutdown there is nothing to release
+            self.close()
 
     def conn(self):
         """This thread's read-only SQLite connection."""

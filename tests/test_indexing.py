@@ -276,6 +276,7 @@ def test_killed_build_leaves_previous_index_servable(seed_index, tmp_path):
     engine = Engine(index)
     assert engine.dense(engine.encode("co-sleeping and cannabis"), 3)
     assert not any("Child E1" in p["text"] for p in passages(index))
+    engine.close()
 
     summary = build_index(corpus, index, progress=False)
     assert summary.updated == ["luton-child-e"]
