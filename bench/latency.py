@@ -4,7 +4,7 @@
 
 For each scale: search, ask and similar at concurrency 1 and 8 (p50, p95, p99, requests/s,
 errors), where search time goes per stage, and the server's peak RSS. At the synthetic scale
-also the HNSW index's recall@10 against exact search. See bench/synthetic.py for how the
+also the approximate vector index's recall@10 against exact search. See bench/synthetic.py for how the
 200k-passage index is made (and what its vectors are not).
 """
 
@@ -94,7 +94,8 @@ def hnsw_recall(index_dir: Path, qs: list[str], k: int = 10) -> tuple[float, str
     from server.engine import Engine
 
     engine = Engine(index_dir)
-    if not hasattr(engine.faiss, "hnsw"):
+    kind = engine.manifest["faiss"]
+    if kind["type"] == "Flat":
         return 1.0, "Flat"
     n = engine.faiss.ntotal
     exact = faiss.IndexFlatIP(engine.faiss.d)
@@ -103,9 +104,8 @@ def hnsw_recall(index_dir: Path, qs: list[str], k: int = 10) -> tuple[float, str
     _, approx_ids = engine.faiss.search(q, k)
     _, exact_ids = exact.search(q, k)
     hits = sum(len(set(a) & set(e)) for a, e in zip(approx_ids, exact_ids))
-    kind = engine.manifest.get("faiss", "")
     engine.close()
-    return hits / (k * len(qs)), kind
+    return hits / (k * len(qs)), f"{kind['type']} (nprobe={kind['nprobe']})"
 
 
 def scale_run(index: Path, qs: list[str], n_requests: int) -> dict:
@@ -131,7 +131,9 @@ def scale_run(index: Path, qs: list[str], n_requests: int) -> dict:
 
 def table(name: str, res: dict) -> list[str]:
     health = res["health"]
-    lines = [f"### {name}: {health['reports']} reports, {health['passages']} passages, vector index {health['faiss']}", "",
+    faiss = health["faiss"]
+    kind = faiss["type"] + (f" (nprobe={faiss['nprobe']})" if "nprobe" in faiss else "")
+    lines = [f"### {name}: {health['reports']} reports, {health['passages']} passages, vector index {kind}", "",
              "| endpoint | clients | requests | errors | p50 ms | p95 ms | p99 ms | requests/s |", "|---|---|---|---|---|---|---|---|"]
     for (what, conc), r in ((k, v) for k, v in res.items() if isinstance(k, tuple)):
         lines.append(f"| {what} | {conc} | {r['n']} | {r['errors']} | {r['median']:.1f} | {r['p95']:.1f} | {r['p99']:.1f} | {r['rps']:.1f} |")
@@ -179,9 +181,9 @@ def main() -> int:
     lines += [f"The synthetic index was built from the seed passages (bench/synthetic.py): sentences recombined within "
               f"section kinds and grouped into replicated reports of 150 passages. **Its vectors are not embeddings of its "
               f"texts**: each is a real seed vector plus Gaussian noise, renormalised; they exercise the vector search's cost, "
-              f"not its quality. Building it took {built['total']:.0f} s, of which the {kind} graph {built['faiss']:.0f} s "
+              f"not its quality. Building it took {built['total']:.0f} s, of which the {kind} index {built['faiss']:.0f} s "
               f"and the tantivy index {built['keyword']:.0f} s.", "",
-              f"{kind} recall@10 against exact inner-product search of the same 200k vectors, over {min(200, len(qs))} "
+              f"{kind} recall@10 against exact inner-product search of the same {args.passages} vectors, over {min(200, len(qs))} "
               f"queries: **{recall:.3f}**.", ""]
     text = "\n".join(lines)
     print(text)

@@ -90,7 +90,7 @@ def build_synthetic(seed_index: Path, out_dir: Path, n_passages: int, seed: int 
     conn.close()
     np.save(gen_dir / "ids.npy", np.arange(n_passages, dtype=np.int64))
     t_faiss = time.perf_counter()
-    kind = store.build_faiss(vectors, gen_dir / store.FAISS_NAME)
+    faiss_info = store.build_faiss(vectors, gen_dir / store.FAISS_NAME)
     faiss_seconds = time.perf_counter() - t_faiss
     t_kw = time.perf_counter()
     acr = dict(acronyms)
@@ -100,7 +100,7 @@ def build_synthetic(seed_index: Path, out_dir: Path, n_passages: int, seed: int 
     keyword_seconds = time.perf_counter() - t_kw
     manifest = dict(gen.manifest)
     manifest.update({
-        "faiss": kind, "files": {}, "reports": {}, "skipped": {}, "synthetic": True,
+        "faiss": faiss_info, "files": {}, "reports": {}, "skipped": {}, "synthetic": True,
         "counts": {"reports": n_reports, "passages": n_passages},
         "build_seconds": {"total": time.perf_counter() - t0, "faiss": faiss_seconds, "keyword": keyword_seconds},
     })

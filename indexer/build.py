@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -17,6 +18,7 @@ from indexer import store
 from indexer.chunking import ChunkParams, chunk_report, sentence_tokenizer, train_punkt
 from indexer.documents import (
     SUPPORTED_SUFFIXES,
+    CleanDocument,
     UnreadableFile,
     clean_document,
     read_source,
@@ -107,12 +109,20 @@ def list_sources(corpus: Path) -> list[Path]:
     )
 
 
-def parse_file(path: Path, sha: str, catalog: dict, punkt, embedder: Embedder, params: ChunkParams) -> Parsed:
-    """Read, clean, structure and chunk one file; UnreadableFile when it holds nothing usable."""
+def load_file(path: Path) -> tuple[CleanDocument, StructuredReport]:
+    """Read, clean and structure one file; UnreadableFile when it holds no body text."""
     doc = clean_document(read_source(path))
     report = structure(doc)
     if not report.paragraphs:
         raise UnreadableFile("no body text found")
+    return doc, report
+
+
+def parse_file(
+    path: Path, loaded: tuple[CleanDocument, StructuredReport], sha: str, catalog: dict, punkt, embedder: Embedder, params: ChunkParams
+) -> Parsed:
+    """Chunk one loaded file and attach its metadata; UnreadableFile when it yields no passage."""
+    doc, report = loaded
     headings = [s.heading for s in report.sections if s.heading]
     meta = build_meta(path.name, catalog, report.text, headings).as_dict()
     chunks = chunk_report(report, meta["title"] or path.stem, punkt, embedder.count_tokens, params)
@@ -191,7 +201,6 @@ def build_index(
         shutil.rmtree(gen_dir, ignore_errors=True)
         raise
     store.publish(index_dir, gen_dir)
-    _ensure_onnx(index_dir, embedder, fingerprint)
     summary.generation = gen_dir.name
     summary.seconds = time.perf_counter() - t0
     return summary
@@ -225,25 +234,31 @@ def _build_generation(
     to_parse = [p for p in sources if p not in unchanged and p not in still_bad]
     summary.removed = sorted(old_reports[name] for name in old_files if name not in hashes and name in old_reports)
 
+    loaded: dict[Path, tuple[CleanDocument, StructuredReport]] = {}
+    for p in to_parse:
+        try:
+            loaded[p] = load_file(p)
+        except UnreadableFile as exc:
+            summary.skipped.append((p.name, str(exc)))
+            print(f"warning: skipped {p.name}: {exc}", file=sys.stderr)
+
     # Punkt is trained once on the whole corpus and then kept, so that an unchanged report
     # keeps its sentence boundaries across incremental builds.
     if old is not None and (old.path / PUNKT_NAME).exists():
         punkt_params = pickle.loads((old.path / PUNKT_NAME).read_bytes())
     else:
-        texts = []
-        for p in sources:
-            try:
-                texts.append(structure(clean_document(read_source(p))).text)
-            except UnreadableFile:
-                continue
+        texts = [report.text for _, report in loaded.values()]
+        for p in unchanged:
+            with contextlib.suppress(UnreadableFile):
+                texts.append(load_file(p)[1].text)
         punkt_params = train_punkt(texts)
     (gen_dir / PUNKT_NAME).write_bytes(pickle.dumps(punkt_params))
     punkt = sentence_tokenizer(punkt_params)
 
     parsed: list[Parsed] = []
-    for p in to_parse:
+    for p, item in loaded.items():
         try:
-            parsed.append(parse_file(p, hashes[p.name], catalog, punkt, embedder, params))
+            parsed.append(parse_file(p, item, hashes[p.name], catalog, punkt, embedder, params))
         except UnreadableFile as exc:
             summary.skipped.append((p.name, str(exc)))
             print(f"warning: skipped {p.name}: {exc}", file=sys.stderr)
@@ -347,7 +362,7 @@ def _build_generation(
     if pid_rows:
         matrix = np.frombuffer(b"".join(r[1] for r in pid_rows), dtype=np.float32).reshape(len(pid_rows), -1)
     np.save(gen_dir / "ids.npy", pids)
-    faiss_kind = store.build_faiss(np.ascontiguousarray(matrix), gen_dir / store.FAISS_NAME)
+    faiss_info = store.build_faiss(np.ascontiguousarray(matrix), gen_dir / store.FAISS_NAME)
     store.build_keyword([(r[0], keyword_text(r[2], acronyms), r[3]) for r in pid_rows], gen_dir / store.KEYWORD_DIR)
     n_reports = conn.execute("SELECT COUNT(*) FROM reports").fetchone()[0]
     report_files = {r[0]: r[1] for r in conn.execute("SELECT file, id FROM reports")}
@@ -359,7 +374,7 @@ def _build_generation(
         "model": {"name": embedder.name, "path": embedder.model_path, "dim": embedder.dim,
                   "max_seq_length": embedder.max_seq_length, "fingerprint": fingerprint},
         "chunking": params.as_dict(),
-        "faiss": faiss_kind,
+        "faiss": faiss_info,
         "files": {name: {"sha256": hashes[name]} for name in report_files},
         "skipped": {name: why for name, why in summary.skipped},
         "reports": report_files,
@@ -375,16 +390,5 @@ def _build_generation(
 
 
 def onnx_path(index_dir: Path, fingerprint: str) -> Path:
-    """Where the query encoder's ONNX export for this model lives."""
+    """Where the query encoder's ONNX export for this model lives (made by the server once)."""
     return index_dir / "cache" / f"query-encoder-{fingerprint}.onnx"
-
-
-def _ensure_onnx(index_dir: Path, embedder: Embedder, fingerprint: str) -> None:
-    """Export the fast query encoder once per model; the server falls back to torch without it."""
-    target = onnx_path(index_dir, fingerprint)
-    if target.exists():
-        return
-    try:
-        embedder.export_onnx(target)
-    except Exception as exc:  # export is an optimisation; never fail a build for it
-        log.warning("ONNX export failed (%s); queries will use sentence-transformers", exc)

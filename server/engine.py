@@ -140,8 +140,11 @@ class Engine:
             raise EngineError(f"index file {gen.path / store.FAISS_NAME} or ids.npy is corrupt ({exc}); {fix}") from exc
         if self.faiss.ntotal != len(self.ids):
             raise EngineError(f"{gen.path / store.FAISS_NAME} holds {self.faiss.ntotal} vectors for {len(self.ids)} passages; {fix}")
-        if hasattr(self.faiss, "hnsw"):
-            self.faiss.hnsw.efSearch = store.HNSW_EF_SEARCH
+        nprobe = self.manifest.get("faiss", {}).get("nprobe")
+        if nprobe:
+            ivf = faiss.extract_index_ivf(self.faiss)
+            ivf.nprobe = nprobe
+            ivf.make_direct_map()  # so that vectors() can read passages' vectors back
         try:
             import tantivy
 
