@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 DB_NAME = "store.sqlite"
