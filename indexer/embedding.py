@@ -63,7 +63,8 @@ class Embedder:
         self.model = SentenceTransformer(self.model_path, device="cpu")
         self.batch_size = batch_size
         self.max_seq_length = int(self.model.max_seq_length)
-        self.dim = int(self.model.get_sentence_embedding_dimension())
+        dimension = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dim = int(dimension())
         tok_file = Path(self.model_path) / "tokenizer.json"
         self._tokenizer = Tokenizer.from_file(str(tok_file))
         self._tokenizer.no_truncation()

@@ -189,20 +189,29 @@ class Engine:
         self.acronyms = dict(conn.execute("SELECT short, long FROM acronyms").fetchall())
         self.report_year = np.array([self.reports[r]["year"] or 0 for r in self.report_order], dtype=np.int32)
 
-    def _load_encoder(self):
+    def _load_encoder(self):  # noqa: ANN202
+        """The fast ONNX query encoder, exported once per model on first use; else torch."""
+        from indexer.embedding import Embedder, TorchQueryEncoder
+
         model = self.manifest["model"]
+        if not Path(model["path"]).exists():
+            raise EngineError(f"the index was built with the model at {model['path']}, which is not installed; "
+                              f"install it or rebuild with: reviews index --force --index {self.index_dir}")
         path = onnx_path(self.index_dir, model["fingerprint"])
+        embedder = None
+        if not path.exists():
+            log.info("exporting the query encoder to ONNX (once per model): %s", path)
+            embedder = Embedder(model["path"])
+            try:
+                embedder.export_onnx(path)
+            except Exception as exc:  # an optimisation only: never fail to serve for it
+                log.warning("ONNX export failed (%s); queries will use sentence-transformers", exc)
         if path.exists():
             try:
                 return OnnxQueryEncoder(path, model["path"])
             except Exception as exc:
                 log.warning("ONNX query encoder unusable (%s); using sentence-transformers", exc)
-        from indexer.embedding import Embedder, TorchQueryEncoder
-
-        if not Path(model["path"]).exists():
-            raise EngineError(f"the index was built with the model at {model['path']}, which is not installed; "
-                              f"install it or rebuild with: reviews index --force --index {self.index_dir}")
-        return TorchQueryEncoder(Embedder(model["path"]))
+        return TorchQueryEncoder(embedder or Embedder(model["path"]))
 
     def close(self) -> None:
         """Let go of the generation (a later build may then delete it)."""

@@ -18,6 +18,7 @@ def test_health(api):
     assert body["reports"] == 5
     assert body["passages"] > 500
     assert body["model"] == "all-MiniLM-L6-v2"
+    assert body["query_encoder"] == "OnnxQueryEncoder"
 
 
 def test_reports_list_and_detail(api):
