@@ -84,13 +84,23 @@ def token_overhead(index: Path, embedder) -> dict:  # noqa: ANN001
 
 
 def make_collection(corpus: Path, out: Path, n: int) -> None:
-    """n report files: the seeds in turn, each with a closing line of its own, and a catalogue."""
+    """n report files: the seeds in turn, each with a closing line of its own, and a catalogue
+    that gives each copy its seed's metadata (so a copy's passages embed like its seed's)."""
+    from indexer.metadata import load_catalog
+
+    catalog = load_catalog(corpus)
     seeds = sorted(corpus.glob("*.txt"))
     out.mkdir(parents=True)
+    entries = []
     for i in range(n):
         src = seeds[i % len(seeds)]
+        name = f"{i:04d}_{src.name}"
         text = src.read_text(encoding="utf-8")
-        (out / f"{i:04d}_{src.name}").write_text(text + f"\n\nThis copy is number {i} of the benchmark collection.\n", encoding="utf-8")
+        (out / name).write_text(text + f"\n\nThis copy is number {i} of the benchmark collection.\n", encoding="utf-8")
+        entry = dict(catalog.get(src.name, {"title": src.stem}))
+        entry.update({"id": f"copy-{i:04d}", "file": name})
+        entries.append("[[report]]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in entry.items()))
+    (out / "catalog.toml").write_text("\n".join(entries), encoding="utf-8")
 
 
 def main() -> int:

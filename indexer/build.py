@@ -109,6 +109,23 @@ def list_sources(corpus: Path) -> list[Path]:
     )
 
 
+PUNKT_SAMPLE_CHARS = 4_000_000  # punkt's statistics settle long before this; more only costs time
+
+
+def punkt_sample(texts: list[str], budget: int = PUNKT_SAMPLE_CHARS) -> list[str]:
+    """An even spread of whole texts, up to a character budget, to train punkt on."""
+    if sum(len(t) for t in texts) <= budget:
+        return texts
+    step = max(1, len(texts) * sum(len(t) for t in texts) // budget // len(texts))
+    sample, used = [], 0
+    for text in texts[::step]:
+        if used + len(text) > budget:
+            break
+        sample.append(text)
+        used += len(text)
+    return sample
+
+
 def load_file(path: Path) -> tuple[CleanDocument, StructuredReport]:
     """Read, clean and structure one file; UnreadableFile when it holds no body text."""
     doc = clean_document(read_source(path))
@@ -251,7 +268,7 @@ def _build_generation(
         for p in unchanged:
             with contextlib.suppress(UnreadableFile):
                 texts.append(load_file(p)[1].text)
-        punkt_params = train_punkt(texts)
+        punkt_params = train_punkt(punkt_sample(texts))
     (gen_dir / PUNKT_NAME).write_bytes(pickle.dumps(punkt_params))
     punkt = sentence_tokenizer(punkt_params)
 

@@ -38,12 +38,23 @@ def default_model_path() -> str:
 
 
 def model_fingerprint(model_path: str) -> str:
-    """A short hash of the model's weights and config, so an index knows its model."""
+    """A short hash of the model's configuration files and weights, so an index knows its model.
+
+    Small files are hashed whole; weight files by size and their first and last MiB, which
+    tells models apart without reading hundreds of megabytes at every start.
+    """
     h = hashlib.sha256()
     root = Path(model_path)
     for name in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".json", ".safetensors", ".bin", ".txt")):
-        st = name.stat()
-        h.update(f"{name.relative_to(root)}:{st.st_size}".encode())
+        h.update(str(name.relative_to(root)).encode())
+        size = name.stat().st_size
+        with open(name, "rb") as fh:
+            if size <= 4 << 20:
+                h.update(fh.read())
+            else:
+                h.update(str(size).encode() + fh.read(1 << 20))
+                fh.seek(-(1 << 20), os.SEEK_END)
+                h.update(fh.read())
     return h.hexdigest()[:16]
 
 
@@ -82,15 +93,19 @@ class Embedder:
         return len(self._tokenizer.encode(text).ids)
 
     def encode(self, texts: list[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
-        """Embed passages in batches: unit-length float32 vectors."""
+        """Embed passages in batches: unit-length float32 vectors, in the order given."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for i in range(0, len(texts), self.batch_size):
-            batch = texts[i : i + self.batch_size]
-            out[i : i + len(batch)] = self.model.encode(
-                batch, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        # longest first, as sentence-transformers does inside one call: batches of similar
+        # length waste little on padding, which on a CPU is most of the difference in speed
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            out[rows] = self.model.encode(
+                [texts[i] for i in rows], batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
+                show_progress_bar=False,
             )
             if progress:
-                progress(len(batch))
+                progress(len(rows))
         return out
 
     def export_onnx(self, target: Path) -> Path | None:

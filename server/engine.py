@@ -22,7 +22,7 @@ import numpy as np
 
 from indexer import store
 from indexer.build import onnx_path
-from indexer.embedding import OnnxQueryEncoder
+from indexer.embedding import OnnxQueryEncoder, model_fingerprint
 from indexer.expansion import spell_dates
 from indexer.textutil import stem
 
@@ -194,6 +194,12 @@ class Engine:
         from indexer.embedding import Embedder, TorchQueryEncoder
 
         model = self.manifest["model"]
+        configured = os.environ.get("REVIEWS_MODEL")
+        if configured and Path(configured).exists() and model_fingerprint(configured) != model["fingerprint"]:
+            raise EngineError(
+                f"the index in {self.index_dir} was built with the model {model['name']} ({model['path']}), but "
+                f"REVIEWS_MODEL names {configured}; rebuild with: reviews index --force --index {self.index_dir}"
+            )
         if not Path(model["path"]).exists():
             raise EngineError(f"the index was built with the model at {model['path']}, which is not installed; "
                               f"install it or rebuild with: reviews index --force --index {self.index_dir}")

@@ -169,6 +169,19 @@ def test_shared_url_reproduces_the_view_and_back_works(driver, live_server):
     assert console_errors(driver) == []
 
 
+def test_empty_and_error_states_are_visible(driver, live_server):
+    driver.get(live_server.url + "/?tab=search&q=neglect&from=2030")
+    empty = wait_for(driver, "#search-results .empty")
+    assert "No passages match" in empty.text
+    assert "No results" in driver.find_element("id", "status").text
+    driver.get(live_server.url + "/?tab=search&q=neglect&report=no-such-report")
+    error = wait_for(driver, "#search-results .error-box")
+    assert "no-such-report" in error.text
+    assert driver.find_element("id", "status").get_attribute("class") == "status error"
+    driver.save_screenshot(str(SHOTS / "error.png"))
+    driver.get_log("browser")  # the 404 itself is logged by Chromium as a failed resource
+
+
 def test_keyboard_and_small_screen(driver, live_server):
     driver.set_window_size(375, 812)
     try:

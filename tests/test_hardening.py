@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -285,7 +286,20 @@ def test_broken_index_gives_a_clear_start_up_error(seed_index, tmp_path, fault):
     assert "Traceback" not in result.stderr
 
 
-def test_index_built_with_another_model_is_refused(seed_index, tmp_path, embedder):
+def test_server_refuses_an_index_built_with_another_model(seed_index, tmp_path):
+    from indexer.embedding import default_model_path
+
+    other = tmp_path / "other-model"
+    shutil.copytree(default_model_path(), other)
+    (other / "config_sentence_transformers.json").write_text("{}")  # a different model, as far as the index knows
+    result = subprocess.run([sys.executable, "-m", "server.cli", "serve", "--index", str(seed_index), "--port", "1"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, "REVIEWS_MODEL": str(other)})
+    assert result.returncode == 2
+    assert "REVIEWS_MODEL" in result.stderr and "reviews index --force" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_index_built_with_another_model_is_rebuilt(seed_index, tmp_path, embedder):
     from indexer import store
     from indexer.build import build_index
 
