@@ -12,6 +12,8 @@ import logging
 import math
 import os
 import re
+import subprocess
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -204,20 +206,19 @@ class Engine:
             raise EngineError(f"the index was built with the model at {model['path']}, which is not installed; "
                               f"install it or rebuild with: reviews index --force --index {self.index_dir}")
         path = onnx_path(self.index_dir, model["fingerprint"])
-        embedder = None
         if not path.exists():
+            # in a child process: torch and its allocations never stay in the server's memory
             log.info("exporting the query encoder to ONNX (once per model): %s", path)
-            embedder = Embedder(model["path"])
-            try:
-                embedder.export_onnx(path)
-            except Exception as exc:  # an optimisation only: never fail to serve for it
-                log.warning("ONNX export failed (%s); queries will use sentence-transformers", exc)
+            code = "import sys; from indexer.embedding import Embedder; Embedder(sys.argv[1]).export_onnx(__import__('pathlib').Path(sys.argv[2]))"
+            done = subprocess.run([sys.executable, "-c", code, model["path"], str(path)], capture_output=True, text=True)
+            if done.returncode != 0:  # an optimisation only: never fail to serve for it
+                log.warning("ONNX export failed; queries will use sentence-transformers: %s", done.stderr.strip()[-500:])
         if path.exists():
             try:
                 return OnnxQueryEncoder(path, model["path"])
             except Exception as exc:
                 log.warning("ONNX query encoder unusable (%s); using sentence-transformers", exc)
-        return TorchQueryEncoder(embedder or Embedder(model["path"]))
+        return TorchQueryEncoder(Embedder(model["path"]))
 
     def close(self) -> None:
         """Let go of the generation (a later build may then delete it)."""
