@@ -3,7 +3,8 @@
 Reviews lean on acronyms ("LDUH shared information appropriately") while users ask in plain
 words ("what did the hospital do"), and give dates as 27-08-2014 while users say "August
 2014". The keyword index therefore sees each passage with its acronyms' long forms and its
-numeric dates' month names added; queries are widened the same way in both directions.
+numeric dates' month names added. Queries only get their dates spelt out: widening them
+with acronyms too was measured to add noise (docs/design.md).
 """
 
 from __future__ import annotations
@@ -68,19 +69,3 @@ def keyword_text(text: str, acronyms: dict[str, str]) -> str:
             extra.append(acronyms[base])
     extra.extend(spell_dates(text))
     return text if not extra else text + "\n" + " ".join(sorted(set(extra)))
-
-
-def expand_query(query: str, acronyms: dict[str, str]) -> str:
-    """Query words plus the long form of each acronym in it and the acronym of each long form."""
-    extra: list[str] = []
-    lowered = " " + re.sub(r"[^a-z0-9&]+", " ", query.lower()) + " "
-    by_lower = {a.lower(): a for a in acronyms if len(a) >= 3}
-    for token in re.findall(r"[A-Za-z][A-Za-z0-9]{1,7}", query):
-        acr = token if token in acronyms else by_lower.get(token.lower()) if len(token) >= 3 else None
-        if acr:
-            extra.append(acronyms[acr])
-    for acr, long in acronyms.items():
-        if " " + re.sub(r"[^a-z0-9&]+", " ", long.lower()).strip() + " " in lowered:
-            extra.append(acr)
-    extra.extend(spell_dates(query))
-    return query if not extra else query + " " + " ".join(extra)

@@ -188,7 +188,6 @@ class Engine:
             self.p_kind[pid] = kind_code[kind]
             self.report_passages[rid].append(pid)
         self.n_passages = len(rows)
-        self.acronyms = dict(conn.execute("SELECT short, long FROM acronyms").fetchall())
         self.report_year = np.array([self.reports[r]["year"] or 0 for r in self.report_order], dtype=np.int32)
 
     def _load_encoder(self):  # noqa: ANN202

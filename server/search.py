@@ -268,8 +268,3 @@ def search(engine: Engine, req: SearchRequest) -> dict:
         "timings": {k: round(v, 3) for k, v in timings.items()},
         "results": results,
     }
-
-
-def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Cosine similarities of unit vectors a (m x d) against b (n x d)."""
-    return a @ b.T
