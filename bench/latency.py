@@ -182,7 +182,8 @@ def main() -> int:
               f"section kinds and grouped into replicated reports of 150 passages. **Its vectors are not embeddings of its "
               f"texts**: each is a real seed vector plus Gaussian noise, renormalised; they exercise the vector search's cost, "
               f"not its quality. Building it took {built['total']:.0f} s, of which the {kind} index {built['faiss']:.0f} s "
-              f"and the tantivy index {built['keyword']:.0f} s.", "",
+              f"and the tantivy index {built['keyword']:.0f} s; tagging its passages with themes (as `reviews index` does) "
+              f"took {built.get('themes', 0):.0f} s.", "",
               f"{kind} recall@10 against exact inner-product search of the same {args.passages} vectors, over {min(200, len(qs))} "
               f"queries: **{recall:.3f}**.", ""]
     text = "\n".join(lines)

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from indexer import store
+from indexer.build import store_themes
+from indexer.themes import load_taxonomy
 
 PASSAGES_PER_REPORT = 150
 SWAP_SHARE = 0.33
@@ -87,6 +89,12 @@ def build_synthetic(seed_index: Path, out_dir: Path, n_passages: int, seed: int 
         conn.execute("INSERT INTO sections VALUES (?,?,?,?,?,?,?,?,?)", (rid, 0, "Synthetic", "[]", "analysis", 1, None, 0, offset))
         conn.executemany("INSERT INTO passages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
     conn.commit()
+    # themes are tagged as `reviews index` tags them, with the seed index's prototypes
+    t_themes = time.perf_counter()
+    protos = np.stack([np.frombuffer(r[0], dtype=np.float32) for r in src.execute("SELECT prototype FROM themes ORDER BY ordinal")])
+    rows = [(r[0], None, r[1], r[2], r[3]) for r in conn.execute("SELECT id, text, heading_path, report_id FROM passages ORDER BY id")]
+    store_themes(conn, load_taxonomy(), protos, vectors, rows)
+    themes_seconds = time.perf_counter() - t_themes
     conn.close()
     np.save(gen_dir / "ids.npy", np.arange(n_passages, dtype=np.int64))
     t_faiss = time.perf_counter()
@@ -102,7 +110,7 @@ def build_synthetic(seed_index: Path, out_dir: Path, n_passages: int, seed: int 
     manifest.update({
         "faiss": faiss_info, "files": {}, "reports": {}, "skipped": {}, "synthetic": True,
         "counts": {"reports": n_reports, "passages": n_passages},
-        "build_seconds": {"total": time.perf_counter() - t0, "faiss": faiss_seconds, "keyword": keyword_seconds},
+        "build_seconds": {"total": time.perf_counter() - t0, "faiss": faiss_seconds, "keyword": keyword_seconds, "themes": themes_seconds},
     })
     store.write_manifest(gen_dir, manifest)
     store.publish(out_dir, gen_dir)

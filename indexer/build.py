@@ -9,7 +9,7 @@ import logging
 import pickle
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,7 @@ from indexer.expansion import keyword_text, mine_acronyms
 from indexer.metadata import CATALOG_NAME, build_meta, load_catalog
 from indexer.structure import StructuredReport, structure
 from indexer.textutil import sentence_stems
+from indexer.themes import Taxonomy, load_taxonomy, prototypes, report_profile, tag_passages
 
 log = logging.getLogger(__name__)
 PUNKT_NAME = "punkt.pickle"
@@ -170,10 +171,12 @@ def build_index(
     model_path: str | None = None,
     progress: bool = True,
     force: bool = False,
+    taxonomy: Taxonomy | None = None,
 ) -> BuildSummary:
     """Bring index_dir up to date with corpus; only new or changed reports are embedded."""
     t0 = time.perf_counter()
     summary = BuildSummary()
+    taxonomy = taxonomy or load_taxonomy()
     sources = list_sources(corpus)
     catalog = load_catalog(corpus)
     catalog_hash = sha256_file(corpus / CATALOG_NAME) if (corpus / CATALOG_NAME).exists() else None
@@ -197,6 +200,7 @@ def build_index(
         old is not None
         and old_files == {n: {"sha256": h} for n, h in hashes.items()}
         and old.manifest.get("catalog_sha256") == catalog_hash
+        and old.manifest.get("themes", {}).get("sha256") == taxonomy.sha256
     ):
         summary.up_to_date = True
         summary.unchanged = sorted(old.manifest.get("reports", {}).values())
@@ -210,7 +214,9 @@ def build_index(
         embedder = Embedder(model_path)
     gen_dir = store.new_generation_dir(index_dir)
     try:
-        _build_generation(gen_dir, sources, hashes, catalog, catalog_hash, old, embedder, fingerprint, params, progress, summary)
+        _build_generation(
+            gen_dir, sources, hashes, catalog, catalog_hash, old, embedder, fingerprint, params, progress, summary, taxonomy
+        )
     except BaseException:
         # leave CURRENT untouched; the half-built generation is removed now or at the next run
         import shutil
@@ -235,6 +241,7 @@ def _build_generation(
     params: ChunkParams,
     progress: bool,
     summary: BuildSummary,
+    taxonomy: Taxonomy,
 ) -> None:
     old_files = old.manifest.get("files", {}) if old else {}
     old_reports: dict[str, str] = old.manifest.get("reports", {}) if old else {}  # file -> report id
@@ -373,11 +380,14 @@ def _build_generation(
     conn.commit()
 
     # derived views: FAISS rows follow passage ids in order, tantivy stores the id
-    pid_rows = conn.execute("SELECT id, vector, text, heading_path FROM passages ORDER BY id").fetchall()
+    pid_rows = conn.execute("SELECT id, vector, text, heading_path, report_id FROM passages ORDER BY id").fetchall()
     pids = np.array([r[0] for r in pid_rows], dtype=np.int64)
     matrix = np.zeros((0, embedder.dim), np.float32)
     if pid_rows:
         matrix = np.frombuffer(b"".join(r[1] for r in pid_rows), dtype=np.float32).reshape(len(pid_rows), -1)
+    # themes are re-tagged over every passage at each build: cheap, and a changed themes file
+    # or a changed collection (the z-scores) takes effect without re-embedding anything
+    write_themes(conn, taxonomy, embedder, matrix, pid_rows)
     np.save(gen_dir / "ids.npy", pids)
     faiss_info = store.build_faiss(np.ascontiguousarray(matrix), gen_dir / store.FAISS_NAME)
     store.build_keyword([(r[0], keyword_text(r[2], acronyms), r[3]) for r in pid_rows], gen_dir / store.KEYWORD_DIR)
@@ -396,6 +406,7 @@ def _build_generation(
         "skipped": {name: why for name, why in summary.skipped},
         "reports": report_files,
         "catalog_sha256": catalog_hash,
+        "themes": {"sha256": taxonomy.sha256, "count": len(taxonomy.themes), "params": asdict(taxonomy.params)},
         "counts": {"reports": n_reports, "passages": len(pid_rows)},
     })
     # a skipped file is remembered by hash too, so an unchanged bad file is not retried forever
@@ -404,6 +415,38 @@ def _build_generation(
         for name, _ in summary.skipped:
             manifest["files"][name] = {"sha256": hashes[name]}
         store.write_manifest(gen_dir, manifest)
+
+
+def write_themes(conn, taxonomy: Taxonomy, embedder: Embedder, matrix: np.ndarray, rows: list) -> None:  # noqa: ANN001
+    """Embed the themes' prototypes, then tag and store (see store_themes)."""
+    store_themes(conn, taxonomy, prototypes(taxonomy, embedder.encode), matrix, rows)
+
+
+def store_themes(conn, taxonomy: Taxonomy, protos: np.ndarray, matrix: np.ndarray, rows: list) -> None:  # noqa: ANN001
+    """Tag every passage (rows of id, vector, text, heading path, report id) and store the themes, tags and profiles."""
+    tags, mean, std = tag_passages(matrix, [r[2] for r in rows], [r[3] for r in rows], taxonomy, protos)
+    conn.executemany(
+        "INSERT INTO themes VALUES (?,?,?,?,?,?,?,?,?)",
+        [
+            (t.id, i, t.label, t.description, json.dumps(t.cues), json.dumps(t.related), store.vector_to_blob(protos[i]),
+             float(mean[i]), float(std[i]))
+            for i, t in enumerate(taxonomy.themes)
+        ],
+    )
+    conn.executemany(
+        "INSERT INTO passage_themes VALUES (?,?,?,?)",
+        [(r[0], tag.theme, round(tag.score, 4), json.dumps(tag.cues)) for r, ts in zip(rows, tags) for tag in ts],
+    )
+    by_report: dict[str, list] = {}
+    for r, ts in zip(rows, tags):
+        by_report.setdefault(r[4], []).append((r[0], ts))
+    for rid, tagged in by_report.items():
+        conn.executemany(
+            "INSERT INTO report_themes VALUES (?,?,?,?,?,?)",
+            [(rid, e.theme, e.passages, round(e.share, 4), round(e.strength, 4), json.dumps(e.top))
+             for e in report_profile(tagged, taxonomy.params.profile_min_passages)],
+        )
+    conn.commit()
 
 
 def onnx_path(index_dir: Path, fingerprint: str) -> Path:

@@ -5,7 +5,7 @@ Layout of an index directory::
     index/
       CURRENT              name of the live generation, replaced atomically
       gen-<stamp>/         one complete build
-        store.sqlite       reports, sections, passages, sentences, footnotes, vectors, files
+        store.sqlite       reports, sections, passages, sentences, footnotes, vectors, themes
         vectors.faiss      FAISS index over passage vectors (row i = passage id i)
         keyword/           tantivy index of passage text and headings
         manifest.json      schema version, model, chunking, source hashes, counts
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 DB_NAME = "store.sqlite"
@@ -59,6 +59,14 @@ CREATE TABLE passages (
 CREATE INDEX passages_report ON passages (report_id, ordinal);
 CREATE TABLE footnotes (report_id TEXT NOT NULL, number TEXT, text TEXT, page INTEGER);
 CREATE TABLE acronyms (short TEXT PRIMARY KEY, long TEXT NOT NULL);
+CREATE TABLE themes (
+  id TEXT PRIMARY KEY, ordinal INTEGER NOT NULL, label TEXT NOT NULL, description TEXT NOT NULL,
+  cues TEXT NOT NULL, related TEXT NOT NULL, prototype BLOB NOT NULL, cos_mean REAL NOT NULL, cos_std REAL NOT NULL);
+CREATE TABLE passage_themes (passage_id INTEGER NOT NULL, theme TEXT NOT NULL, score REAL NOT NULL, cues TEXT NOT NULL);
+CREATE INDEX passage_themes_theme ON passage_themes (theme, score);
+CREATE TABLE report_themes (
+  report_id TEXT NOT NULL, theme TEXT NOT NULL, passages INTEGER NOT NULL, share REAL NOT NULL,
+  strength REAL NOT NULL, top TEXT NOT NULL, PRIMARY KEY (report_id, theme));
 """
 
 

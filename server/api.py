@@ -37,7 +37,7 @@ def _search_request(data: dict) -> SearchRequest:
         query=clean_text(data.get("query", data.get("q")), "query", MAX_QUERY_CHARS),
         k=parse_k(data.get("k")),
         mode=parse_mode(data.get("mode")),
-        filters=parse_filters(data.get("filters"), set(eng.reports)),
+        filters=parse_filters(data.get("filters"), set(eng.reports), set(eng.theme_ids)),
         per_report=parse_small_int(data.get("per_report"), "per_report", 1, 50, None),
         context=parse_small_int(data.get("context"), "context", 0, 3, 0) or 0,
         fusion=parse_fusion(data.get("fusion")),
@@ -69,7 +69,7 @@ def ask_post():  # noqa: ANN201
     eng = engine()
     question = clean_text(data.get("question", data.get("query")), "question", MAX_QUERY_CHARS)
     k = parse_k(data.get("k"), default=5)
-    filters = parse_filters(data.get("filters"), set(eng.reports))
+    filters = parse_filters(data.get("filters"), set(eng.reports), set(eng.theme_ids))
     return jsonify(ask(eng, question, k, filters))
 
 
@@ -79,7 +79,7 @@ def similar_post():  # noqa: ANN201
     data = json_body(request)
     eng = engine()
     k = parse_k(data.get("k"), default=5)
-    filters = parse_filters(data.get("filters"), set(eng.reports))
+    filters = parse_filters(data.get("filters"), set(eng.reports), set(eng.theme_ids))
     report_id = data.get("report_id")
     if report_id is not None:
         if not isinstance(report_id, str):
@@ -101,8 +101,18 @@ def reports_list():  # noqa: ANN201
     for rid in eng.report_order:
         r = {k: v for k, v in eng.reports[rid].items()}
         r["passages"] = len(eng.report_passages[rid])
+        r["themes"] = [e["id"] for e in eng.profiles.get(rid, [])]
         out.append(r)
     return jsonify({"reports": out})
+
+
+@bp.get("/themes")
+def themes_list():  # noqa: ANN201
+    """The safeguarding themes, with how many reports and passages carry each."""
+    eng = engine()
+    return jsonify({"themes": [
+        {**eng.themes[t], "reports": eng.theme_reports[t], "passages": eng.theme_passages[t]} for t in eng.theme_ids
+    ]})
 
 
 @bp.get("/reports/<path:report_id>")

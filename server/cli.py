@@ -114,16 +114,48 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     """Search passages from the command line."""
+    from server.engine import Filters
     from server.search import SearchRequest, search
 
-    result = search(_engine(args.index), SearchRequest(args.query, k=args.k, mode=args.mode))
+    eng = _engine(args.index)
+    unknown = [t for t in args.theme if t not in eng.themes]
+    if unknown:
+        print(f"error: unknown theme {unknown[0]!r}; `reviews themes` lists them", file=sys.stderr)
+        return 2
+    result = search(eng, SearchRequest(args.query, k=args.k, mode=args.mode, filters=Filters(themes=args.theme)))
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
     for i, p in enumerate(result["results"], 1):
         print(f"{i}. [{p['score']:.3f}] {_cite(p)}")
         print("   " + p["text"][:400].replace("\n", " ") + ("…" if len(p["text"]) > 400 else ""))
+        if p["themes"]:
+            print("   themes: " + ", ".join(eng.themes[t]["label"] for t in p["themes"]))
         print()
+    return 0
+
+
+def cmd_themes(args: argparse.Namespace) -> int:
+    """List the themes, or one report's theme profile."""
+    eng = _engine(args.index)
+    if args.report:
+        if args.report not in eng.reports:
+            print(f"error: no report with id {args.report!r}; known: {', '.join(eng.reports)}", file=sys.stderr)
+            return 2
+        profile = eng.profile(args.report)
+        if args.json:
+            print(json.dumps(profile, indent=2))
+            return 0
+        for e in profile:
+            where = ", ".join(f"para {p['paragraph']}" if p["paragraph"] else p["id"] for p in e["evidence"])
+            print(f"{e['label']:<48} {e['passages']:>4} passages ({e['share']:.0%})  e.g. {where}")
+        return 0
+    rows = [{**eng.themes[t], "reports": eng.theme_reports[t], "passages": eng.theme_passages[t]} for t in eng.theme_ids]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for r in rows:
+        print(f"{r['id']:<26} {r['label']:<48} {r['reports']:>3} reports {r['passages']:>5} passages")
     return 0
 
 
@@ -167,6 +199,8 @@ def cmd_similar(args: argparse.Namespace) -> int:
     for i, r in enumerate(result["reports"], 1):
         rep = r["report"]
         print(f"{i}. [{r['score']:.3f}] {rep['title']} ({rep['area']}, {rep['year']})")
+        if r["shared_themes"]:
+            print("   shared themes: " + ", ".join(t["label"] for t in r["shared_themes"]))
         for p in r["evidence"]:
             print(f"   - {_cite(p)}: {p['text'][:160]}…")
     return 0
@@ -198,9 +232,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query")
     p.add_argument("--k", type=int, default=10, choices=range(1, 51), metavar="K", help="results (1-50)")
     p.add_argument("--mode", default="hybrid", choices=["hybrid", "dense", "keyword"])
+    p.add_argument("--theme", action="append", default=[], metavar="ID", help="only passages with this theme (repeatable: any of them)")
     p.add_argument("--index", default=str(_index_default()))
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("themes", help="list the safeguarding themes, or a report's theme profile")
+    p.add_argument("report", nargs="?", default=None, help="a report id: show its theme profile")
+    p.add_argument("--index", default=str(_index_default()))
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_themes)
 
     p = sub.add_parser("ask", help="answer a question with cited sentences")
     p.add_argument("question")

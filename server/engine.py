@@ -27,6 +27,7 @@ from indexer.build import onnx_path
 from indexer.embedding import OnnxQueryEncoder, model_fingerprint
 from indexer.expansion import spell_dates
 from indexer.textutil import stem
+from indexer.themes import CueIndex, Evidence, TaggingParams, Taxonomy, Theme, theme_scores
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +190,55 @@ class Engine:
             self.report_passages[rid].append(pid)
         self.n_passages = len(rows)
         self.report_year = np.array([self.reports[r]["year"] or 0 for r in self.report_order], dtype=np.int32)
+        self._load_themes(conn, max_id)
+
+    def _load_themes(self, conn, max_id: int) -> None:  # noqa: ANN001
+        """Themes, each passage's themes as bits of one int64, and every report's theme profile."""
+        rows = conn.execute("SELECT * FROM themes ORDER BY ordinal").fetchall()
+        self.themes: dict[str, dict] = {r["id"]: {"id": r["id"], "label": r["label"], "description": r["description"]} for r in rows}
+        self.theme_ids = list(self.themes)
+        self.theme_bit = {t: np.int64(1) << np.int64(i) for i, t in enumerate(self.theme_ids)}
+        self.taxonomy = Taxonomy(
+            tuple(Theme(r["id"], r["label"], r["description"], tuple(json.loads(r["cues"])), tuple(json.loads(r["related"]))) for r in rows),
+            TaggingParams(**self.manifest.get("themes", {}).get("params", {})),
+            self.manifest.get("themes", {}).get("sha256", ""),
+        )
+        dim = self.faiss.d
+        self.theme_protos = np.stack([np.frombuffer(r["prototype"], dtype=np.float32) for r in rows]) if rows else np.zeros((0, dim), np.float32)
+        self.theme_mean = np.array([r["cos_mean"] for r in rows], dtype=np.float32)
+        self.theme_std = np.array([r["cos_std"] for r in rows], dtype=np.float32)
+        self.p_themes = np.zeros(max_id + 1, dtype=np.int64)
+        self.theme_passages = dict.fromkeys(self.theme_ids, 0)
+        for pid, theme in conn.execute("SELECT passage_id, theme FROM passage_themes"):
+            self.p_themes[pid] |= self.theme_bit[theme]
+            self.theme_passages[theme] += 1
+        self.profiles: dict[str, list[dict]] = {rid: [] for rid in self.report_order}
+        for r in conn.execute("SELECT * FROM report_themes ORDER BY report_id, passages DESC, strength DESC"):
+            self.profiles[r["report_id"]].append({
+                "id": r["theme"], "label": self.themes[r["theme"]]["label"], "passages": r["passages"],
+                "share": r["share"], "strength": r["strength"], "top": json.loads(r["top"]),
+            })
+        self.theme_reports = dict.fromkeys(self.theme_ids, 0)
+        for entries in self.profiles.values():
+            for e in entries:
+                self.theme_reports[e["id"]] += 1
+        self._cues = (CueIndex.build(self.taxonomy), CueIndex.build(self.taxonomy, related=True))
+
+    def themes_of(self, pid: int) -> list[str]:
+        """The theme ids a passage is tagged with, in taxonomy order."""
+        bits = int(self.p_themes[pid])
+        return [t for i, t in enumerate(self.theme_ids) if bits >> i & 1]
+
+    def tag_text(self, text: str, vectors: np.ndarray) -> list[str]:
+        """Themes of a free text (a case description) whose pieces have these vectors, as passages are tagged."""
+        if not self.theme_ids or not len(vectors):
+            return []
+        z = ((vectors @ self.theme_protos.T - self.theme_mean) / self.theme_std).max(axis=0, keepdims=True)
+        cues, related = self._cues
+        evidence = Evidence([cues.find(text)], [related.find(text)], [set()])
+        scores = theme_scores(z, evidence, self.theme_ids, self.taxonomy.params)[0]
+        order = np.argsort(-scores)
+        return [self.theme_ids[j] for j in order if scores[j] >= self.taxonomy.params.min_score]
 
     def _load_encoder(self):  # noqa: ANN202
         """The fast ONNX query encoder, exported once per model on first use; else torch."""
@@ -275,6 +325,11 @@ class Engine:
         if filters.section_kind:
             codes = [self.kinds.index(k) for k in filters.section_kind if k in self.kinds]
             mask &= np.isin(self.p_kind, codes)
+        if filters.themes:  # any of the listed themes
+            bits = np.int64(0)
+            for t in filters.themes:
+                bits |= self.theme_bit.get(t, np.int64(0))
+            mask &= (self.p_themes & bits) != 0
         return mask
 
     # -- retrieval -------------------------------------------------------------------------
@@ -398,5 +453,19 @@ class Engine:
             )
         ]
         footnotes = [dict(r) for r in conn.execute("SELECT number, text, page FROM footnotes WHERE report_id = ?", (report_id,))]
+        for p in passages:
+            p["themes"] = self.themes_of(p["pid"])
         meta = {k: v for k, v in self.reports[report_id].items()}
-        return {**meta, "sections": sections, "passages": passages, "footnotes": footnotes, "text": text}
+        return {**meta, "themes": self.profile(report_id), "sections": sections, "passages": passages, "footnotes": footnotes, "text": text}
+
+    def profile(self, report_id: str) -> list[dict]:
+        """A report's theme profile: each theme with its passage count, share, strength and best passages."""
+        entries = self.profiles.get(report_id, [])
+        rows = self.fetch([pid for e in entries for pid in e["top"]])
+        return [
+            {**{k: v for k, v in e.items() if k != "top"},
+             "evidence": [{"id": f"{report_id}:{rows[pid]['ordinal']}", "pid": pid, "section": rows[pid]["heading"] or None,
+                           "paragraph": rows[pid]["paragraph"], "page": rows[pid]["page"], "text": rows[pid]["text"]}
+                          for pid in e["top"] if pid in rows]}
+            for e in entries
+        ]

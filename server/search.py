@@ -236,7 +236,21 @@ def passage_json(engine: Engine, row: dict, score: float | None, terms: list[str
         "end": row["end"],
         "score": None if score is None else round(float(score), 6),
         "highlights": highlights(row["text"], terms),
+        "themes": engine.themes_of(row["id"]),
     }
+
+
+def theme_facets(engine: Engine, pids: list[int]) -> list[dict]:
+    """How many of these passages carry each theme, most first; themes with none are left out."""
+    if not pids:
+        return []
+    bits = engine.p_themes[np.asarray(pids, dtype=np.int64)]
+    out = []
+    for i, t in enumerate(engine.theme_ids):
+        n = int(np.count_nonzero((bits >> i) & 1))
+        if n:
+            out.append({"id": t, "label": engine.themes[t]["label"], "count": n})
+    return sorted(out, key=lambda f: -f["count"])
 
 
 def search(engine: Engine, req: SearchRequest) -> dict:
@@ -245,7 +259,10 @@ def search(engine: Engine, req: SearchRequest) -> dict:
     timings: dict = {}
     rows: dict[int, dict] = {}
     hits = retrieve(engine, req.query, max(req.k * 3, req.k), req.mode, req.filters, req.fusion, timings, rows)
-    hits = cap_per_report(engine, hits, req.per_report)[: req.k]
+    hits = cap_per_report(engine, hits, req.per_report)
+    # facets count the candidate passages the ranking weighed, not only the k shown
+    facets = {"themes": theme_facets(engine, [h.pid for h in hits])}
+    hits = hits[: req.k]
     t = time.perf_counter()
     rows.update(engine.fetch([h.pid for h in hits if h.pid not in rows]))
     terms = query_terms(req.query)
@@ -267,4 +284,5 @@ def search(engine: Engine, req: SearchRequest) -> dict:
         "took_ms": round((time.perf_counter() - t0) * 1000, 2),
         "timings": {k: round(v, 3) for k, v in timings.items()},
         "results": results,
+        "facets": facets,
     }

@@ -13,6 +13,11 @@ from server.search import passage_json, report_json
 TOP_PASSAGES = 3  # a report's score is the mean of its best few passage similarities
 EVIDENCE = 3
 MAX_PIECES = 24
+# A description's words and themes add to the passage similarity: a report earns up to
+# W_THEMES for carrying the description's themes as strongly as any report does, and up to
+# W_WORDS for its best BM25 passages. Measured on one description per seed review plus two
+# more (docs/benchmarks.md): meaning alone put the right report first for 5 of 7.
+W_THEMES, W_WORDS = 0.15, 0.10
 
 
 def split_description(text: str, max_words: int = 120) -> list[str]:
@@ -32,7 +37,35 @@ def split_description(text: str, max_words: int = 120) -> list[str]:
     return pieces
 
 
-def _rank_reports(engine: Engine, best: dict[int, float], k: int, terms: list[str]) -> list[dict]:
+def shared_themes(engine: Engine, themes: list[str], report_id: str) -> list[dict]:
+    """The themes of a case (in its order) that also run through a report's profile."""
+    profile = {e["id"]: e for e in engine.profiles.get(report_id, [])}
+    return [{"id": t, "label": engine.themes[t]["label"], "passages": profile[t]["passages"]} for t in themes if t in profile]
+
+
+def theme_agreement(engine: Engine, themes: list[str]) -> dict[str, float]:
+    """Per report, 0..1: how strongly it carries these themes, each relative to the report that carries it most."""
+    if not themes:
+        return {}
+    share = {rid: {e["id"]: e["share"] for e in engine.profiles.get(rid, [])} for rid in engine.report_order}
+    top = {t: max((share[r].get(t, 0.0) for r in engine.report_order), default=0.0) or 1.0 for t in themes}
+    return {rid: float(np.mean([share[rid].get(t, 0.0) / top[t] for t in themes])) for rid in engine.report_order}
+
+
+def word_evidence(keyword: list[tuple[int, float]], engine: Engine) -> dict[str, float]:
+    """Per report, 0..1: the mean of its best few BM25 scores, relative to the best passage anywhere."""
+    if not keyword:
+        return {}
+    best = max(s for _, s in keyword) or 1.0
+    by_report: dict[str, list[float]] = {}
+    for pid, score in keyword:
+        by_report.setdefault(engine.report_order[int(engine.p_report[pid])], []).append(score / best)
+    return {rid: float(np.mean((sorted(v, reverse=True) + [0.0] * TOP_PASSAGES)[:TOP_PASSAGES])) for rid, v in by_report.items()}
+
+
+def _rank_reports(
+    engine: Engine, best: dict[int, float], k: int, terms: list[str], themes: list[str], bonus: dict[str, float] | None = None
+) -> list[dict]:
     """Group passage similarities by report; mean of the top few, so length alone cannot win."""
     by_report: dict[str, list[tuple[float, int]]] = {}
     for pid, score in best.items():
@@ -43,7 +76,7 @@ def _rank_reports(engine: Engine, best: dict[int, float], k: int, terms: list[st
         items.sort(reverse=True)
         top = [s for s, _ in items[:TOP_PASSAGES]]
         top += [0.0] * (TOP_PASSAGES - len(top))
-        ranked.append((float(np.mean(top)), rid, items[:EVIDENCE]))
+        ranked.append((float(np.mean(top)) + (bonus or {}).get(rid, 0.0), rid, items[:EVIDENCE]))
     ranked.sort(key=lambda r: -r[0])
     ranked = ranked[:k]
     rows = engine.fetch([pid for _, _, ev in ranked for _, pid in ev])
@@ -52,6 +85,7 @@ def _rank_reports(engine: Engine, best: dict[int, float], k: int, terms: list[st
             "report": report_json(engine, rid),
             "score": round(score, 6),
             "evidence": [passage_json(engine, rows[pid], s, terms) for s, pid in ev],
+            "shared_themes": shared_themes(engine, themes, rid),
         }
         for score, rid, ev in ranked
     ]
@@ -62,13 +96,23 @@ def similar_to_text(engine: Engine, text: str, k: int = 5, filters: Filters | No
     t0 = time.perf_counter()
     mask = engine.allowed_mask(filters)
     best: dict[int, float] = {}
+    vectors = []
     for piece in split_description(text):
         vec = engine.encode(piece)
+        vectors.append(vec)
         for pid, score in engine.dense(vec, 200, mask):
             if score > best.get(pid, -1.0):
                 best[pid] = score
-    reports = _rank_reports(engine, best, k, query_terms(text)[:50])
-    return {"reports": reports, "took_ms": round((time.perf_counter() - t0) * 1000, 2)}
+    themes = engine.tag_text(text, np.stack(vectors))
+    agreement = theme_agreement(engine, themes)
+    words = word_evidence(engine.keyword(text, 300, mask), engine)
+    bonus = {rid: W_THEMES * agreement.get(rid, 0.0) + W_WORDS * words.get(rid, 0.0) for rid in engine.report_order}
+    reports = _rank_reports(engine, best, k, query_terms(text)[:50], themes, bonus)
+    return {"themes": _theme_list(engine, themes), "reports": reports, "took_ms": round((time.perf_counter() - t0) * 1000, 2)}
+
+
+def _theme_list(engine: Engine, themes: list[str]) -> list[dict]:
+    return [{"id": t, "label": engine.themes[t]["label"]} for t in themes]
 
 
 def similar_to_report(engine: Engine, report_id: str, k: int = 5, filters: Filters | None = None) -> dict:
@@ -86,5 +130,9 @@ def similar_to_report(engine: Engine, report_id: str, k: int = 5, filters: Filte
         for pid, score in engine.dense(vec, 20, mask):
             if score > best.get(pid, -1.0):
                 best[pid] = score
-    reports = _rank_reports(engine, best, k, [])
-    return {"report_id": report_id, "reports": reports, "took_ms": round((time.perf_counter() - t0) * 1000, 2)}
+    themes = [e["id"] for e in engine.profiles.get(report_id, [])]
+    reports = _rank_reports(engine, best, k, [], themes)
+    return {
+        "report_id": report_id, "themes": _theme_list(engine, themes), "reports": reports,
+        "took_ms": round((time.perf_counter() - t0) * 1000, 2),
+    }

@@ -106,7 +106,7 @@ def _year(value: object, field: str) -> int | None:
     return value
 
 
-def parse_filters(value: object, known_reports: set[str], known_themes: set[str] | None = None) -> Filters:
+def parse_filters(value: object, known_reports: set[str], known_themes: set[str]) -> Filters:
     """Filters from the request; unknown report ids and section kinds are 400s, not silent."""
     if value is None:
         return Filters()
@@ -128,10 +128,9 @@ def parse_filters(value: object, known_reports: set[str], known_themes: set[str]
     if area is not None and not isinstance(area, str):
         raise ApiError(400, "invalid_filters", "'filters.area' must be a string")
     themes = _str_list(value.get("themes"), "themes")
-    if themes and known_themes is not None:
-        bad = [t for t in themes if t not in known_themes]
-        if bad:
-            raise ApiError(400, "invalid_filters", f"unknown theme {bad[0]!r}")
+    bad = [t for t in themes if t not in known_themes]
+    if bad:
+        raise ApiError(400, "invalid_filters", f"unknown theme {bad[0]!r}; GET /api/themes lists the theme ids")
     f = Filters(report_ids, _year(value.get("year_from"), "year_from"), _year(value.get("year_to"), "year_to"),
                 area.strip() if area else None, kinds, themes)
     if f.year_from and f.year_to and f.year_from > f.year_to:

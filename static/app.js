@@ -11,7 +11,8 @@ const KIND_LABELS = {
   methodology: "Methodology", conclusion: "Conclusion", appendix: "Appendix / action plan",
   glossary: "Glossary", other: "Other",
 };
-const state = { reports: [], byId: {}, kinds: [], lastHits: [], hitIndex: 0, token: sessionStorage.getItem("reviews-token") || "" };
+const FACETS_SHOWN = 8;
+const state = { reports: [], byId: {}, kinds: [], themes: {}, lastHits: [], hitIndex: 0, token: sessionStorage.getItem("reviews-token") || "" };
 
 // ---- small DOM helpers ------------------------------------------------------------------
 
@@ -131,10 +132,21 @@ function actions(report, passage) {
   return el("div", { className: "actions" }, open, copy);
 }
 
+function themeLabel(id) { return (state.themes[id] && state.themes[id].label) || id; }
+
+// Theme chips: the safeguarding themes a passage (or report) was tagged with.
+function themeChips(ids, label = "Themes") {
+  if (!ids || !ids.length) return null;
+  const list = el("ul", { className: "chips", "aria-label": label });
+  for (const id of ids) list.append(el("li", { className: "chip", dataset: { theme: id }, text: themeLabel(id) }));
+  return list;
+}
+
 function passageCard(p, extra = {}) {
   return el("article", { className: "card passage", id: extra.id || null, dataset: { passage: p.id } },
     citationLine(p.report, p.section, p.paragraph, p.page, p.section_kind),
     el("p", { className: "text" }, highlighted(p.text, p.highlights)),
+    themeChips(p.themes),
     actions(p.report, p));
 }
 
@@ -163,7 +175,45 @@ function filtersFromParams(params) {
   if (params.get("to")) filters.year_to = Number(params.get("to"));
   const kinds = params.getAll("kind");
   if (kinds.length) filters.section_kind = kinds;
+  const themes = params.getAll("theme");
+  if (themes.length) filters.themes = themes;
   return filters;
+}
+
+// The theme facet: each theme among the matching passages with its count; pressing one
+// narrows the search to it (several pressed: passages with any of them).
+function themeFacets(facets, params) {
+  const active = new Set(params.getAll("theme"));
+  const counts = new Map((facets || []).map((f) => [f.id, f.count]));
+  for (const id of active) if (!counts.has(id)) counts.set(id, 0);
+  if (!counts.size) return null;
+  const box = el("nav", { className: "facets", "aria-label": "Filter by theme" },
+    el("h2", { text: "Themes" }), el("p", { className: "hint", text: "Narrow to one or more themes (passages with any of them)." }));
+  const list = el("ul", { className: "facet-list" });
+  let shown = 0;
+  for (const [id, count] of counts) {
+    const on = active.has(id);
+    const button = el("button", { type: "button", className: "facet", "aria-pressed": String(on), dataset: { theme: id } },
+      themeLabel(id), " ", el("span", { className: "count", text: `(${count})` }));
+    button.addEventListener("click", () => {
+      const next = new URLSearchParams(currentParams());
+      const themes = next.getAll("theme").filter((t) => t !== id);
+      next.delete("theme");
+      for (const t of (on ? themes : [...themes, id])) next.append("theme", t);
+      navigate(`?${next}`);
+    });
+    // the leading themes and the pressed ones show; the rest wait behind "more"
+    list.append(el("li", { className: shown < FACETS_SHOWN || on ? "" : "more", hidden: shown < FACETS_SHOWN || on ? null : "" }, button));
+    shown += 1;
+  }
+  box.append(list);
+  const hidden = list.querySelectorAll("li.more");
+  if (hidden.length) {
+    const more = el("button", { type: "button", className: "secondary more-themes", text: `${hidden.length} more themes` });
+    more.addEventListener("click", () => { hidden.forEach((li) => { li.hidden = false; }); more.remove(); });
+    box.append(more);
+  }
+  return box;
 }
 
 function fillSearchForm(params) {
@@ -224,6 +274,8 @@ async function runSearch(params) {
     clear(box);
     box.removeAttribute("aria-busy");
     state.lastHits = data.results;
+    const facets = themeFacets(data.facets && data.facets.themes, params);
+    if (facets) box.append(facets);
     if (!data.results.length) {
       box.append(el("p", { className: "empty", text: "No passages match. Try fewer words, another mode, or fewer filters." }));
       setStatus("No results.");
@@ -299,6 +351,8 @@ async function runSimilar(text) {
         el("h3", { text: `${i + 1}. ${r.report.title}` }),
         el("p", { className: "cite", text: `${r.report.area || "unknown area"}, ${r.report.year || "n.d."} · ${r.report.review_type || "review"}` }),
         el("p", { className: "score", text: `Likeness ${r.score.toFixed(3)}` }),
+        r.shared_themes && r.shared_themes.length ? el("p", { className: "shared-themes", text: "Themes in common:" }) : null,
+        themeChips((r.shared_themes || []).map((t) => t.id), "Themes in common"),
         el("div", { className: "actions" }, open),
         el("h4", { text: "Passages that make the match" }));
       for (const p of r.evidence) card.append(passageCard(p));
@@ -331,6 +385,7 @@ async function openReader(reportId, start, end) {
     }
     reader.append(el("h2", { text: report.title }),
       el("p", { className: "meta", text: `${report.area || "unknown area"} · ${report.year || "n.d."} · ${report.review_type || ""}${report.child ? " · " + report.child : ""}` }));
+    reader.append(themeProfile(report));
     const headingStarts = new Map(report.sections.filter((s) => s.heading).map((s) => [s.start, s]));
     const text = report.text;
     let at = 0;
@@ -366,6 +421,19 @@ async function openReader(reportId, start, end) {
   }
 }
 
+// A report's theme profile: its themes, strongest first, each with how many passages carry it.
+function themeProfile(report) {
+  const box = el("details", { className: "profile", id: "theme-profile" }, el("summary", { text: `Themes in this report (${(report.themes || []).length})` }));
+  const list = el("ul", { className: "chips", "aria-label": "Theme profile" });
+  for (const t of report.themes || []) {
+    const link = el("a", { href: `?${new URLSearchParams({ tab: "search", q: t.label, report: report.id, theme: t.id })}`, text: t.label });
+    link.addEventListener("click", (event) => { event.preventDefault(); navigate(link.getAttribute("href")); });
+    list.append(el("li", { className: "chip", dataset: { theme: t.id } }, link, el("span", { className: "count", text: ` ${t.passages} passages` })));
+  }
+  box.append(list);
+  return box;
+}
+
 function focusHit(index) {
   const hits = state.readerHits || [];
   $("reader-hits").textContent = hits.length ? `Passage ${index + 1} of ${hits.length}` : "";
@@ -393,12 +461,14 @@ function searchParamsFromForm() {
     if ($(id).value) params.set(name, $(id).value);
   }
   for (const box of document.querySelectorAll("#f-kinds input:checked")) params.append("kind", box.value);
+  for (const theme of currentParams().getAll("theme")) params.append("theme", theme);  // a new query keeps the theme facet
   return params;
 }
 
 async function loadCorpus() {
   try {
-    const [reports, health] = await Promise.all([api("/api/reports"), api("/api/health")]);
+    const [reports, health, themes] = await Promise.all([api("/api/reports"), api("/api/health"), api("/api/themes")]);
+    for (const t of themes.themes) state.themes[t.id] = t;
     state.reports = reports.reports;
     state.kinds = health.section_kinds || [];
     for (const r of state.reports) {

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tests.conftest import assert_error
 
 PASSAGE_FIELDS = {"id", "report", "text", "section", "section_kind", "paragraph", "page", "score"}
@@ -134,6 +136,40 @@ def test_similar_from_text_and_report(api):
     body = api.post("/api/similar", {"report_id": "luton-child-e", "k": 5}).json()
     ids = [r["report"]["id"] for r in body["reports"]]
     assert "luton-child-e" not in ids and len(ids) == 4
+
+
+# One case description per seed review, written from the case's facts (age, harm, family,
+# agencies) in other words than the report's own.
+CASE_DESCRIPTIONS = {
+    "coventry-matt": "A four-month-old boy died in his parents' bed. Both parents were in their late teens and had grown up in "
+    "local authority care; the father smoked cannabis. There was an older toddler brother, the flat was often dirty and short "
+    "of food, and the family dodged visits from the family nurse until the child in need plan was closed.",
+    "luton-child-e": "A baby born ten weeks early starved to death at around seven months. He lived with his young mother, his "
+    "grandmother and two older brothers and sisters in a dirty, smoke-filled house. Health visitors were repeatedly turned away "
+    "at the door, his weight was not charted properly after he left the neonatal unit, and a neglect assessment was planned but "
+    "never carried out.",
+    "leicester-child-b1": "A toddler, one of five children including baby twins, was treated worse than the others: kept in shabby "
+    "clothes, made to walk while the others rode in the pushchair, and losing weight for months while the siblings grew. The "
+    "mother's husband took drugs and police were called to violent rows. Health visitors raised the alarm but social workers "
+    "disagreed and the council delayed going to court.",
+    "tri-borough-sofia": "A baby girl whose mother came from another EU country, had no right to welfare benefits and ended up "
+    "sleeping rough while pregnant. After the birth they drifted between friends, hostels and several London boroughs, the father "
+    "stayed hidden as he was in the country unlawfully, and the health visiting teams lost track of the child when records did "
+    "not follow her.",
+    "luton-child-e-response": "The local safeguarding board's published reply to a review into a starved baby's death: it explains "
+    "why publication waited for the criminal trial of the mother and grandmother, and lists what the community health service, "
+    "hospital and children's services changed afterwards, such as training in the Graded Care Profile, audits of supervision and "
+    "shared electronic records.",
+}
+
+
+@pytest.mark.parametrize("report_id", sorted(CASE_DESCRIPTIONS))
+def test_similar_case_description_ranks_its_report_first(api, report_id):
+    body = api.post("/api/similar", {"text": CASE_DESCRIPTIONS[report_id], "k": 5}).json()
+    ranked = [r["report"]["id"] for r in body["reports"]]
+    assert ranked[0] == report_id, ranked
+    assert 2 <= len(body["reports"][0]["evidence"]) <= 3
+    assert all(p["report"]["id"] == report_id for p in body["reports"][0]["evidence"])
 
 
 def test_security_headers(api):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 import time
@@ -130,6 +131,28 @@ def test_similar_cases_puts_the_right_report_first(driver, live_server):
     assert first.get_attribute("data-report") == "luton-child-e"
     assert len(first.find_elements("css selector", ".passage")) >= 2
     driver.save_screenshot(str(SHOTS / "similar.png"))
+    assert console_errors(driver) == []
+
+
+def test_theme_chips_facets_and_report_profile(driver, live_server):
+    driver.get(live_server.url + "/")
+    driver.get_log("browser")
+    search(driver, "sleeping arrangements for the baby")
+    assert css(driver, "#search-results .passage .chip"), "results carry no theme chips"
+    facet = wait_for(driver, '#search-results .facet[data-theme="safe_sleeping"]')
+    assert re.search(r"\(\d+\)", facet.text), facet.text
+    facet.click()
+    wait_until(driver, lambda d: "theme=safe_sleeping" in d.current_url and "passages found" in d.find_element("id", "status").text)
+    pressed = wait_for(driver, '#search-results .facet[aria-pressed="true"]')
+    assert pressed.get_attribute("data-theme") == "safe_sleeping"
+    cards = css(driver, "#search-results .passage")
+    assert cards and all(c.find_elements("css selector", '.chip[data-theme="safe_sleeping"]') for c in cards)
+    driver.save_screenshot(str(SHOTS / "search-theme.png"))
+
+    driver.get(live_server.url + "/?tab=read&report=tri-borough-sofia")
+    wait_for(driver, "#theme-profile summary").click()
+    chips = {c.get_attribute("data-theme") for c in css(driver, "#theme-profile .chip")}
+    assert {"housing", "immigration_nrpf"} <= chips
     assert console_errors(driver) == []
 
 
