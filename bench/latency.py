@@ -159,7 +159,12 @@ def main() -> int:
     from indexer import store
 
     current = store.current_generation(synth) if (synth / store.CURRENT).exists() else None
-    if current is None or current.manifest.get("counts", {}).get("passages") != args.passages:
+    if (
+        current is None
+        or current.manifest.get("counts", {}).get("passages") != args.passages
+        or current.manifest.get("schema_version") != store.SCHEMA_VERSION
+        or current.manifest.get("themes", {}).get("sha256") != store.current_generation(seed_index).manifest.get("themes", {}).get("sha256")
+    ):
         shutil.rmtree(synth, ignore_errors=True)
         print(f"building a synthetic index of {args.passages} passages...", file=sys.stderr)
         build_synthetic(seed_index, synth, args.passages)

@@ -86,7 +86,7 @@ GRID = {
     "second_related_weight": [0.0, 1.0, 2.0],
     "heading_weight": [0.0, 1.0, 1.5, 2.0, 3.0],
 }
-THRESHOLDS = [round(x, 1) for x in np.arange(1.0, 8.01, 0.2)]
+THRESHOLDS = [round(1.0 + 0.2 * i, 1) for i in range(36)]  # 1.0 .. 8.0
 
 
 def calibrate(z, evidence, ids, gold, rows: np.ndarray, min_precision: float = 0.80) -> tuple[TaggingParams, float, float]:

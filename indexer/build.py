@@ -451,4 +451,4 @@ def store_themes(conn, taxonomy: Taxonomy, protos: np.ndarray, matrix: np.ndarra
 
 def onnx_path(index_dir: Path, fingerprint: str) -> Path:
     """Where the query encoder's ONNX export for this model lives (made by the server once)."""
-    return index_dir / "cache" / f"query-encoder-{fingerprint}.onnx"
+    return index_dir / "cache" / f"query-encoder-{fingerprint}-fused.onnx"

@@ -85,8 +85,8 @@ def ask(engine: Engine, question: str, k: int = 5, filters: Filters | None = Non
             text = row["text"][s:e].strip()
             if len(_WORDS.findall(text)) < 4:
                 continue
-            present = row["stems"][i] | (row["stems"][i + 1] if i + 1 < len(spans) else set())
-            overlap = sum(v for t, v in weights.items() if t in present) / total
+            present = row["stems"][i] + (row["stems"][i + 1] if i + 1 < len(spans) else "")
+            overlap = sum(v for t, v in weights.items() if f" {t} " in present) / total
             candidates.append(Candidate(h.pid, s, s + len(text), text, rank, overlap=overlap,
                                         passage_score=max(0.0, h.score / top_score)))
     # a cheap first pass on words and passage rank, then embed only a few quotes in one batch

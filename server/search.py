@@ -106,12 +106,16 @@ def stem_matches(text: str, stems: Iterable[str]) -> list[tuple[int, int, str]]:
     return found
 
 
-def sentence_coverage(sentence_stems: list[set[str]], weights: dict[str, float]) -> float:
-    """Best share (idf-weighted) of the query's word stems that one sentence of a passage holds."""
+def sentence_coverage(sentence_stems: list[str], weights: dict[str, float]) -> float:
+    """Best share (idf-weighted) of the query's word stems that one sentence of a passage holds.
+
+    Each sentence's stems come as one space-padded string (Engine.fetch).
+    """
     total = sum(weights.values())
     if not total or not sentence_stems:
         return 0.0
-    return max(sum(w for s, w in weights.items() if s in stems) for stems in sentence_stems) / total
+    padded = [(f" {s} ", w) for s, w in weights.items()]
+    return max(sum(w for s, w in padded if s in line) for line in sentence_stems) / total
 
 
 def rerank(
@@ -167,6 +171,8 @@ def retrieve(
     dense: list[tuple[int, float]] = []
     keyword: list[tuple[int, float]] = []
     vec = None
+    if mode == "hybrid" and fusion == "rerank":
+        pool = RERANK_POOL  # the second stage reads only each retriever's top RERANK_POOL
     if mode in ("dense", "hybrid"):
         t = time.perf_counter()
         vec = engine.encode(query)

@@ -23,6 +23,16 @@ def test_onnx_encoder_is_used_and_matches_sentence_transformers(engine, embedder
     assert (batch * reference).sum(1).min() >= 0.9999
 
 
+def test_the_exported_graph_has_fused_attention(engine):
+    import onnx
+
+    from indexer.build import onnx_path
+
+    path = onnx_path(engine.index_dir, engine.manifest["model"]["fingerprint"])
+    ops = [node.op_type for node in onnx.load(str(path)).graph.node]
+    assert ops.count("Attention") == 6  # one fused attention per layer of MiniLM-L6
+
+
 def test_token_counts_use_the_models_tokenizer(embedder):
     text = "Safeguarding practitioners' caseloads"
     assert embedder.count_with_specials(text) == len(embedder.model.tokenizer(text)["input_ids"])
