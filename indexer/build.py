@@ -297,6 +297,7 @@ def _build_generation(
     conn = store.connect(gen_dir / store.DB_NAME)
     conn.executescript(store.SCHEMA)
     reuse: dict[str, bytes] = {}
+    themes_carried = False
     if old is not None:
         conn.execute("ATTACH DATABASE ? AS old", (f"file:{old.db_path}?mode=ro",))
         keep_ids = [old_reports[p.name] for p in unchanged]
@@ -311,6 +312,25 @@ def _build_generation(
             ):
                 key = "id" if table == "reports" else "report_id"
                 conn.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM old.{table} WHERE {key} IN ({marks})", keep_ids)
+        # an unchanged themes file: unchanged reports keep their tags and profiles, and new
+        # passages are tagged on the same scale (passage ids are new, so tags follow the ordinal)
+        themes_carried = old.manifest.get("themes", {}).get("sha256") == taxonomy.sha256
+        if themes_carried:
+            conn.execute("INSERT INTO themes SELECT * FROM old.themes")
+            if keep_ids:
+                new_pid = dict(conn.execute(
+                    "SELECT op.id, np.id FROM old.passages op JOIN passages np ON np.report_id = op.report_id"
+                    f" AND np.ordinal = op.ordinal WHERE op.report_id IN ({marks})", keep_ids,
+                ).fetchall())
+                conn.executemany("INSERT INTO passage_themes VALUES (?,?,?,?)", [
+                    (new_pid[r[0]], r[1], r[2], r[3]) for r in conn.execute(
+                        "SELECT ot.* FROM old.passage_themes ot JOIN old.passages op ON op.id = ot.passage_id"
+                        f" WHERE op.report_id IN ({marks})", keep_ids)
+                ])
+                conn.executemany("INSERT INTO report_themes VALUES (?,?,?,?,?,?)", [
+                    (*tuple(r)[:5], json.dumps([new_pid[p] for p in json.loads(r[5])]))
+                    for r in conn.execute(f"SELECT * FROM old.report_themes WHERE report_id IN ({marks})", keep_ids)
+                ])
         # vectors of changed reports whose passage text did not change are reused as they are
         changed_ids = [old_reports[p.name] for p in to_parse if p.name in old_reports]
         if changed_ids:
@@ -385,9 +405,14 @@ def _build_generation(
     matrix = np.zeros((0, embedder.dim), np.float32)
     if pid_rows:
         matrix = np.frombuffer(b"".join(r[1] for r in pid_rows), dtype=np.float32).reshape(len(pid_rows), -1)
-    # themes are re-tagged over every passage at each build: cheap, and a changed themes file
-    # or a changed collection (the z-scores) takes effect without re-embedding anything
-    write_themes(conn, taxonomy, embedder, matrix, pid_rows)
+    # themes need only the stored vectors: a changed themes file re-tags every passage without
+    # re-embedding; otherwise only the passages of new and changed reports are tagged
+    if themes_carried:
+        fresh = {x.meta["id"] for x in parsed}
+        keep = np.array([r[4] in fresh for r in pid_rows], dtype=bool)
+        tag_new_passages(conn, taxonomy, matrix[keep], [r for r, k in zip(pid_rows, keep) if k])
+    else:
+        write_themes(conn, taxonomy, embedder, matrix, pid_rows)
     np.save(gen_dir / "ids.npy", pids)
     faiss_info = store.build_faiss(np.ascontiguousarray(matrix), gen_dir / store.FAISS_NAME)
     store.build_keyword([(r[0], keyword_text(r[2], acronyms), r[3]) for r in pid_rows], gen_dir / store.KEYWORD_DIR)
@@ -433,6 +458,19 @@ def store_themes(conn, taxonomy: Taxonomy, protos: np.ndarray, matrix: np.ndarra
             for i, t in enumerate(taxonomy.themes)
         ],
     )
+    _store_tags(conn, taxonomy, rows, tags)
+
+
+def tag_new_passages(conn, taxonomy: Taxonomy, matrix: np.ndarray, rows: list) -> None:  # noqa: ANN001
+    """Tag the passages of new and changed reports with the prototypes and scale already stored."""
+    stored = conn.execute("SELECT prototype, cos_mean, cos_std FROM themes ORDER BY ordinal").fetchall()
+    protos = np.stack([np.frombuffer(r[0], dtype=np.float32) for r in stored])
+    stats = (np.array([r[1] for r in stored], dtype=np.float32), np.array([r[2] for r in stored], dtype=np.float32))
+    tags, _, _ = tag_passages(matrix, [r[2] for r in rows], [r[3] for r in rows], taxonomy, protos, stats=stats)
+    _store_tags(conn, taxonomy, rows, tags)
+
+
+def _store_tags(conn, taxonomy: Taxonomy, rows: list, tags: list) -> None:  # noqa: ANN001
     conn.executemany(
         "INSERT INTO passage_themes VALUES (?,?,?,?)",
         [(r[0], tag.theme, round(tag.score, 4), json.dumps(tag.cues)) for r, ts in zip(rows, tags) for tag in ts],

@@ -160,6 +160,17 @@ class CueIndex:
     """Every theme's compiled cues, for matching passage after passage."""
 
     cues: tuple[tuple[str, str, tuple[CueToken, ...]], ...]  # (theme id, phrase, tokens)
+    # cues by their first stem, so a text is checked only against cues whose first word it holds
+    by_first: dict[str, list[int]] = field(default_factory=dict, compare=False)
+    prefixed: list[int] = field(default_factory=list, compare=False)  # cues whose first word is a prefix
+
+    def __post_init__(self) -> None:
+        for n, (_, _, tokens) in enumerate(self.cues):
+            is_prefix, first = tokens[0]
+            if is_prefix:
+                self.prefixed.append(n)
+            else:
+                self.by_first.setdefault(first, []).append(n)
 
     @classmethod
     def build(cls, taxonomy: Taxonomy, related: bool = False) -> CueIndex:
@@ -168,14 +179,20 @@ class CueIndex:
         return cls(tuple((theme, c, compile_cue(c)) for theme, c in phrases if compile_cue(c)))
 
     def find(self, text: str | Words) -> dict[str, list[str]]:
-        """Theme id -> the cue phrases that occur in text."""
+        """Theme id -> the cue phrases that occur in text, in the order of the themes file."""
         w = text if isinstance(text, Words) else Words.of(text)
-        found: dict[str, list[str]] = {}
-        for theme, phrase, tokens in self.cues:
-            first_prefix, first = tokens[0]
-            starts = w.starting(first) if first_prefix else w.at.get(first, ())
+        candidates = [n for s in w.at if s in self.by_first for n in self.by_first[s]]
+        hits = []
+        for n in sorted(candidates + self.prefixed):
+            _, _, tokens = self.cues[n]
+            is_prefix, first = tokens[0]
+            starts = w.starting(first) if is_prefix else w.at[first]
             if any(_matches(tokens, w.words, w.stems, i) for i in starts):
-                found.setdefault(theme, []).append(phrase)
+                hits.append(n)
+        found: dict[str, list[str]] = {}
+        for n in hits:
+            theme, phrase, _ = self.cues[n]
+            found.setdefault(theme, []).append(phrase)
         return found
 
 
@@ -263,12 +280,17 @@ def tag_passages(
     taxonomy: Taxonomy,
     protos: np.ndarray,
     params: TaggingParams | None = None,
+    stats: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[list[list[Tag]], np.ndarray, np.ndarray]:
-    """Tags for every passage, and the per-theme cosine mean and spread used to standardise."""
+    """Tags for every passage, and the per-theme cosine mean and spread used to standardise.
+
+    stats gives a mean and spread measured earlier (an incremental build tags only new
+    passages, on the scale the rest were tagged on); by default they come from these passages.
+    """
     params = params or taxonomy.params
     evidence = Evidence.find(taxonomy, texts, headings)
     cos = vectors @ protos.T if len(vectors) else np.zeros((0, len(taxonomy.themes)), np.float32)
-    mean, std = standardise(cos)
+    mean, std = stats if stats is not None else standardise(cos)
     scores = theme_scores((cos - mean) / std, evidence, taxonomy.ids, params)
     tags = [
         [

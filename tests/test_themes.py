@@ -273,3 +273,43 @@ def test_changing_the_themes_file_retags_without_re_embedding(tmp_path, seed_ind
         assert eng.theme_passages["safe_sleeping"] > 0
     finally:
         eng.close()
+
+
+def test_an_incremental_build_keeps_tags_and_tags_only_the_changed_report(tmp_path, seed_index, embedder):
+    from indexer.build import build_index
+    from server.engine import Engine
+    from tests.conftest import copy_corpus, copy_index
+
+    def tags_by_place(index) -> dict:
+        eng = Engine(index, query_encoder=object())
+        try:
+            rows = eng.conn().execute("SELECT id, report_id, ordinal FROM passages").fetchall()
+            places = {(r[1], r[2]): eng.themes_of(r[0]) for r in rows}
+            profiles = {rid: [(e["id"], e["passages"], [eng.fetch([p])[p]["ordinal"] for p in e["top"]]) for e in entries]
+                        for rid, entries in eng.profiles.items()}
+            return places, profiles
+        finally:
+            eng.close()
+
+    corpus = copy_corpus(tmp_path / "corpus")
+    index = copy_index(seed_index, tmp_path / "index")
+    before, profiles_before = tags_by_place(index)
+    target = corpus / "004_6e03b63cc2b59290.txt"
+    target.write_text(target.read_text(encoding="utf-8") + "\n\n9.1 The baby was co-sleeping with both parents on a sofa.\n",
+                      encoding="utf-8")
+    summary = build_index(corpus, index, embedder=embedder, progress=False)
+    assert summary.updated == ["coventry-matt"]
+    after, profiles_after = tags_by_place(index)
+    for place, themes in before.items():
+        if place[0] != "coventry-matt":
+            assert after[place] == themes, place  # unchanged reports keep their tags, under new passage ids
+    for rid in profiles_before:
+        if rid != "coventry-matt":
+            assert profiles_after[rid] == profiles_before[rid], rid
+    eng = Engine(index, query_encoder=object())
+    try:
+        (pid,) = [r[0] for r in eng.conn().execute("SELECT id FROM passages WHERE text LIKE '%co-sleeping with both parents on a sofa%'")]
+        assert "safe_sleeping" in eng.themes_of(pid)  # the new passage was tagged, on the stored scale
+    finally:
+        eng.close()
+
