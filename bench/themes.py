@@ -92,7 +92,7 @@ THRESHOLDS = [round(1.0 + 0.2 * i, 1) for i in range(36)]  # 1.0 .. 8.0
 def calibrate(z, evidence, ids, gold, rows: np.ndarray, min_precision: float = 0.80) -> tuple[TaggingParams, float, float]:
     """The settings with the best recall at precision >= min_precision on the given rows."""
     best = None
-    sub_ev = Evidence([evidence.cues[i] for i in rows], [evidence.related[i] for i in rows], [evidence.heading[i] for i in rows])
+    sub_ev = evidence.subset(rows)
     for values in itertools.product(*GRID.values()):
         for th in THRESHOLDS:
             params = TaggingParams(*values, min_score=th)
@@ -151,8 +151,7 @@ def main() -> int:
         held = []
         for k, (train, test) in enumerate([(folds[0], folds[1]), (folds[1], folds[0])]):
             params, p_train, r_train = calibrate(view["z"], evidence, ids, gold, train)
-            sub = Evidence([evidence.cues[i] for i in test], [evidence.related[i] for i in test], [evidence.heading[i] for i in test])
-            q = tag_quality([gold[i] for i in test], predict(view["z"][test], sub, ids, params), ids)
+            q = tag_quality([gold[i] for i in test], predict(view["z"][test], evidence.subset(test), ids, params), ids)
             held.append((q.micro_precision, q.micro_recall))
             print(f"fold {k + 1}: calibrated P {p_train:.3f} R {r_train:.3f}; held-out half P {q.micro_precision:.3f} R {q.micro_recall:.3f}; {params}")
         params, p_all, r_all = calibrate(view["z"], evidence, ids, gold, np.arange(n))

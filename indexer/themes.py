@@ -258,6 +258,10 @@ class Evidence:
         heading_hits = {h: set(cues.find(w)) | set(related.find(w)) for h, w in heading_words.items()}
         return cls([cues.find(w) for w in words], [related.find(w) for w in words], [heading_hits[h] for h in headings])
 
+    def subset(self, rows) -> Evidence:  # noqa: ANN001 (any sequence of row numbers)
+        """The evidence of some passages only, in the order given."""
+        return Evidence([self.cues[i] for i in rows], [self.related[i] for i in rows], [self.heading[i] for i in rows])
+
 
 def theme_scores(z: np.ndarray, evidence: Evidence, ids: list[str], params: TaggingParams) -> np.ndarray:
     """Scores (passages x themes): standardised cosine plus the bonuses of the text signals."""

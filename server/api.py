@@ -109,10 +109,7 @@ def reports_list():  # noqa: ANN201
 @bp.get("/themes")
 def themes_list():  # noqa: ANN201
     """The safeguarding themes, with how many reports and passages carry each."""
-    eng = engine()
-    return jsonify({"themes": [
-        {**eng.themes[t], "reports": eng.theme_reports[t], "passages": eng.theme_passages[t]} for t in eng.theme_ids
-    ]})
+    return jsonify({"themes": engine().theme_summary()})
 
 
 @bp.get("/reports/<path:report_id>")

@@ -46,6 +46,14 @@ def _engine(index: str):  # noqa: ANN202
         sys.exit(2)
 
 
+def _unknown_report(eng, report_id: str) -> bool:  # noqa: ANN001
+    """Whether report_id is not in the index; if so, says so on stderr with the known ids."""
+    if report_id in eng.reports:
+        return False
+    print(f"error: no report with id {report_id!r}; known: {', '.join(eng.reports)}", file=sys.stderr)
+    return True
+
+
 def _cite(p: dict) -> str:
     r = p["report"]
     bits = [f"{r['title']} ({r['area']}, {r['year']})"]
@@ -139,8 +147,7 @@ def cmd_themes(args: argparse.Namespace) -> int:
     """List the themes, or one report's theme profile."""
     eng = _engine(args.index)
     if args.report:
-        if args.report not in eng.reports:
-            print(f"error: no report with id {args.report!r}; known: {', '.join(eng.reports)}", file=sys.stderr)
+        if _unknown_report(eng, args.report):
             return 2
         profile = eng.profile(args.report)
         if args.json:
@@ -150,7 +157,7 @@ def cmd_themes(args: argparse.Namespace) -> int:
             where = ", ".join(f"para {p['paragraph']}" if p["paragraph"] else p["id"] for p in e["evidence"])
             print(f"{e['label']:<48} {e['passages']:>4} passages ({e['share']:.0%})  e.g. {where}")
         return 0
-    rows = [{**eng.themes[t], "reports": eng.theme_reports[t], "passages": eng.theme_passages[t]} for t in eng.theme_ids]
+    rows = eng.theme_summary()
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -183,8 +190,7 @@ def cmd_similar(args: argparse.Namespace) -> int:
 
     eng = _engine(args.index)
     if args.report:
-        if args.report not in eng.reports:
-            print(f"error: no report with id {args.report!r}; known: {', '.join(eng.reports)}", file=sys.stderr)
+        if _unknown_report(eng, args.report):
             return 2
         result = similar_to_report(eng, args.report, args.k)
     else:

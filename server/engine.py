@@ -219,10 +219,18 @@ class Engine:
                 "share": r["share"], "strength": r["strength"], "top": json.loads(r["top"]),
             })
         self.theme_reports = dict.fromkeys(self.theme_ids, 0)
+        # each report's share of passages per theme, and the largest share any report has
+        self.theme_share: dict[str, dict[str, float]] = {rid: {e["id"]: e["share"] for e in es} for rid, es in self.profiles.items()}
+        self.theme_top_share = dict.fromkeys(self.theme_ids, 0.0)
         for entries in self.profiles.values():
             for e in entries:
                 self.theme_reports[e["id"]] += 1
+                self.theme_top_share[e["id"]] = max(self.theme_top_share[e["id"]], e["share"])
         self._cues = (CueIndex.build(self.taxonomy), CueIndex.build(self.taxonomy, related=True))
+
+    def theme_summary(self) -> list[dict]:
+        """Every theme with the number of reports whose profile has it and of passages tagged with it."""
+        return [{**self.themes[t], "reports": self.theme_reports[t], "passages": self.theme_passages[t]} for t in self.theme_ids]
 
     def themes_of(self, pid: int) -> list[str]:
         """The theme ids a passage is tagged with, in taxonomy order."""

@@ -47,9 +47,8 @@ def theme_agreement(engine: Engine, themes: list[str]) -> dict[str, float]:
     """Per report, 0..1: how strongly it carries these themes, each relative to the report that carries it most."""
     if not themes:
         return {}
-    share = {rid: {e["id"]: e["share"] for e in engine.profiles.get(rid, [])} for rid in engine.report_order}
-    top = {t: max((share[r].get(t, 0.0) for r in engine.report_order), default=0.0) or 1.0 for t in themes}
-    return {rid: float(np.mean([share[rid].get(t, 0.0) / top[t] for t in themes])) for rid in engine.report_order}
+    share, top = engine.theme_share, engine.theme_top_share
+    return {rid: float(np.mean([share[rid].get(t, 0.0) / (top[t] or 1.0) for t in themes])) for rid in engine.report_order}
 
 
 def word_evidence(keyword: list[tuple[int, float]], engine: Engine) -> dict[str, float]:
