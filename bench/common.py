@@ -10,6 +10,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -80,45 +81,64 @@ def free_port() -> int:
 class Server:
     """`reviews serve` on loopback for the length of a benchmark."""
 
-    def __init__(self, index: Path, threads: int = 8) -> None:
+    def __init__(self, index: Path, threads: int = 8, workers: int = 1) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "serve", "--index", str(index), "--port", str(self.port), "--threads", str(threads)],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [sys.executable, "-m", "server.cli", "serve", "--index", str(index), "--port", str(self.port),
+             "--threads", str(threads), "--workers", str(workers)],
+            cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
         )
         deadline = time.time() + 600
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}")
-            try:
-                if requests.get(self.url + "/api/health", timeout=2).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                time.sleep(0.3)
+                raise RuntimeError(f"server exited with {self.proc.returncode}: {self.output()[-2000:]}")
+            # every process has loaded the index (one "Loaded" line each) and the API answers
+            if sum(line.startswith("Loaded ") for line in self.output().splitlines()) >= workers:
+                try:
+                    if requests.get(self.url + "/api/health", timeout=5).status_code == 200:
+                        return
+                except (requests.ConnectionError, requests.Timeout):
+                    pass
+            time.sleep(0.3)
         raise TimeoutError("server did not start")
 
+    def output(self) -> str:
+        """What the server printed so far."""
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
+
+    def _pids(self) -> list[int]:
+        """The server process and its worker processes."""
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        return [self.proc.pid] + [int(p) for p in children.read_text().split()] if children.exists() else [self.proc.pid]
+
+    def _status_mb(self, field: str) -> float:
+        total = 0.0
+        for pid in self._pids():
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith(field):
+                    total += int(line.split()[1]) / 1024
+        return total
+
     def rss_mb(self) -> float:
-        """Resident memory of the server process now."""
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+        """Resident memory of the server's processes now, summed."""
+        return self._status_mb("VmRSS")
 
     def peak_rss_mb(self) -> float:
-        """Peak resident memory of the server process so far."""
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+        """Peak resident memory of the server's processes so far, summed (workers share nothing)."""
+        return self._status_mb("VmHWM")
 
     def stop(self) -> None:
         """Stop the server."""
         self.proc.terminate()
         try:
-            self.proc.wait(10)
+            self.proc.wait(30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+        self.log.close()
 
     def __enter__(self) -> Server:
         return self

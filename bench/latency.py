@@ -108,24 +108,34 @@ def hnsw_recall(index_dir: Path, qs: list[str], k: int = 10) -> tuple[float, str
     return hits / (k * len(qs)), f"{kind['type']} (nprobe={kind['nprobe']})"
 
 
+WORKERS = 2  # one server process per core of this 2-core machine: `reviews serve --workers 2`
+
+
 def scale_run(index: Path, qs: list[str], n_requests: int) -> dict:
-    """All scenarios against one index."""
+    """All scenarios against one index with WORKERS processes, and search on one process as the baseline."""
     searches = [{"query": q, "k": 10} for q in qs[:n_requests]]
     asks = [{"question": q} for q in qs[: max(40, n_requests // 3)]]
     cases = [{"text": " ".join(qs[i : i + 6]), "k": 5} for i in range(0, max(40, n_requests // 3) * 6, 6)]
     out = {}
-    with Server(index, threads=8) as server:
-        requests.post(server.url + "/api/search", json={"query": "warm up the server"}, timeout=120)
+    with Server(index, threads=8, workers=WORKERS) as server:
+        for _ in range(2 * WORKERS):
+            requests.post(server.url + "/api/search", json={"query": "warm up the server"}, timeout=120)
         rss_start = server.rss_mb()
         for conc in (1, 8):
             # a fresh suffix per pass, so the query-vector cache never answers
             tag = f" {conc}"
-            out[("search", conc)] = drive(server.url, "/api/search", [b | {"query": b["query"] + tag} for b in searches], conc)
-            out[("ask", conc)] = drive(server.url, "/api/ask", [b | {"question": b["question"] + tag} for b in asks], conc)
-            out[("similar", conc)] = drive(server.url, "/api/similar", [b | {"text": b["text"] + tag} for b in cases], conc)
+            out[("search", WORKERS, conc)] = drive(server.url, "/api/search", [b | {"query": b["query"] + tag} for b in searches], conc)
+            out[("ask", WORKERS, conc)] = drive(server.url, "/api/ask", [b | {"question": b["question"] + tag} for b in asks], conc)
+            out[("similar", WORKERS, conc)] = drive(server.url, "/api/similar", [b | {"text": b["text"] + tag} for b in cases], conc)
         out["rss_start_mb"] = rss_start
         out["peak_rss_mb"] = server.peak_rss_mb()
         out["health"] = requests.get(server.url + "/api/health", timeout=30).json()
+    with Server(index, threads=8, workers=1) as server:  # the baseline: one process, threads only
+        requests.post(server.url + "/api/search", json={"query": "warm up the server"}, timeout=120)
+        for conc in (1, 8):
+            tag = f" one {conc}"
+            out[("search", 1, conc)] = drive(server.url, "/api/search", [b | {"query": b["query"] + tag} for b in searches], conc)
+        out["peak_rss_one_mb"] = server.peak_rss_mb()
     return out
 
 
@@ -134,13 +144,15 @@ def table(name: str, res: dict) -> list[str]:
     faiss = health["faiss"]
     kind = faiss["type"] + (f" (nprobe={faiss['nprobe']})" if "nprobe" in faiss else "")
     lines = [f"### {name}: {health['reports']} reports, {health['passages']} passages, vector index {kind}", "",
-             "| endpoint | clients | requests | errors | p50 ms | p95 ms | p99 ms | requests/s |", "|---|---|---|---|---|---|---|---|"]
-    for (what, conc), r in ((k, v) for k, v in res.items() if isinstance(k, tuple)):
-        lines.append(f"| {what} | {conc} | {r['n']} | {r['errors']} | {r['median']:.1f} | {r['p95']:.1f} | {r['p99']:.1f} | {r['rps']:.1f} |")
-    stages = res[("search", 1)]["stages"]
+             "| endpoint | processes | clients | requests | errors | p50 ms | p95 ms | p99 ms | requests/s |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for (what, procs, conc), r in ((k, v) for k, v in res.items() if isinstance(k, tuple)):
+        lines.append(f"| {what} | {procs} | {conc} | {r['n']} | {r['errors']} | {r['median']:.1f} | {r['p95']:.1f} | {r['p99']:.1f} | {r['rps']:.1f} |")
+    stages = res[("search", WORKERS, 1)]["stages"]
     lines += ["", "Where one search's time goes (server side, medians, one client): " + ", ".join(
         f"{k.replace('_ms', '')} {v:.2f} ms" for k, v in stages.items()) + ".",
-        f"Server RSS after start-up {res['rss_start_mb']:.0f} MB, peak {res['peak_rss_mb']:.0f} MB.", ""]
+        f"Server RSS with {WORKERS} processes after start-up {res['rss_start_mb']:.0f} MB, peak {res['peak_rss_mb']:.0f} MB "
+        f"(summed over the processes); one process peaked at {res['peak_rss_one_mb']:.0f} MB.", ""]
     return lines
 
 
@@ -180,7 +192,9 @@ def main() -> int:
 
     lines = ["## Latency, throughput and memory", "", f"Machine: {machine()}.", "", f"Command: `{command()}`", "",
              "The client runs on the same two cores as the server. Every request is a new query (a fresh suffix per pass), so "
-             "the query-vector cache never answers. Similar-case descriptions are six queries joined.", ""]
+             "the query-vector cache never answers. Similar-case descriptions are six queries joined. The server runs as "
+             f"`reviews serve --workers {WORKERS}` (gunicorn, one process per core, 8 threads each); the rows with one process are "
+             "the default `reviews serve` (waitress, 8 threads), measured in the same run as the baseline.", ""]
     lines += table("Seed corpus", seed_res)
     lines += table(f"Synthetic national scale ({args.passages} passages)", synth_res)
     lines += [f"The synthetic index was built from the seed passages (bench/synthetic.py): sentences recombined within "

@@ -187,6 +187,9 @@ class OnnxQueryEncoder:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle pool threads must sleep, not spin: a server runs many queries side by side on
+        # few cores, and spinning threads burnt half its CPU (38 -> 21 ms a search at 200k).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
         tokenizer = Tokenizer.from_file(str(Path(model_path) / "tokenizer.json"))
         tokenizer.no_padding()

@@ -14,6 +14,10 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 
 _PAREN_ACRONYM = re.compile(r"\(([A-Z][A-Za-z0-9]{1,7})\)")
+# "ACR – Long Form", "ACR - Long Form" or "ACR: Long Form", as glossaries and keys to agencies list them
+_GLOSSARY_ENTRY = re.compile(r"\b([A-Z][A-Z0-9&]{1,7})\s*(?:[–—:]|\s-)\s+(?=[A-Z])")
+# Bumped when what the keyword index sees of a passage changes, so that `reviews index` rebuilds it.
+KEYWORD_VERSION = 2
 _SMALL = {"of", "and", "&", "the", "for", "in", "to", "on", "with", "at", "a"}
 _WORDS = re.compile(r"[A-Za-z][A-Za-z'’]*|&")
 _NUMERIC_DATE = re.compile(r"\b(\d{1,2})[-/.](\d{1,2})[-/.](\d{4}|\d{2})\b")
@@ -34,8 +38,23 @@ def _long_form(before: str, letters: str) -> str | None:
     return None
 
 
+def _long_form_after(after: str, letters: str) -> str | None:
+    """The words just after "ACR – " whose initials spell the acronym, or None."""
+    words = _WORDS.findall(after.replace("-", " "))[: len(letters) + 4]
+    initials = ""
+    for k, word in enumerate(words):
+        if word.lower() not in _SMALL:
+            initials += word[0].upper()
+        if initials == letters:
+            return " ".join(words[: k + 1])
+        if not letters.startswith(initials):
+            return None
+    return None
+
+
 def mine_acronyms(texts: Iterable[str]) -> dict[str, str]:
-    """Acronym -> its most frequent long form, from "Long Form (LF)" patterns in the texts."""
+    """Acronym -> its most frequent long form, from "Long Form (LF)" in running text and from
+    glossary entries such as "LDUH – Luton & Dunstable University Hospital" or "GP: General Practitioner"."""
     seen: dict[str, Counter[str]] = defaultdict(Counter)
     for text in texts:
         for m in _PAREN_ACRONYM.finditer(text):
@@ -44,6 +63,12 @@ def mine_acronyms(texts: Iterable[str]) -> dict[str, str]:
             if len(letters) < 2:
                 continue
             long = _long_form(text[max(0, m.start() - 160) : m.start()], letters)
+            if long:
+                seen[acronym][long] += 1
+        for m in _GLOSSARY_ENTRY.finditer(text):
+            acronym = m.group(1)
+            letters = re.sub(r"[^A-Z]", "", acronym)
+            long = _long_form_after(text[m.end() : m.end() + 120], letters) if len(letters) >= 2 else None
             if long:
                 seen[acronym][long] += 1
     return {acr: forms.most_common(1)[0][0] for acr, forms in seen.items()}

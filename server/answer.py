@@ -51,10 +51,9 @@ def _too_similar(a: str, b: str) -> bool:
 def ask(engine: Engine, question: str, k: int = 5, filters: Filters | None = None) -> dict:
     """Answer with up to three cited sentences, or say the reports do not answer it."""
     t0 = time.perf_counter()
-    rows: dict[int, dict] = {}
-    hits = retrieve(engine, question, max(k, CANDIDATE_PASSAGES), "hybrid", filters, rows=rows)
+    hits = retrieve(engine, question, max(k, CANDIDATE_PASSAGES), "hybrid", filters)
     top = hits[: max(k, CANDIDATE_PASSAGES)]
-    rows.update(engine.fetch([h.pid for h in top if h.pid not in rows]))
+    rows = engine.fetch([h.pid for h in top])
     terms = query_terms(question)
     qvec = engine.encode(question)
     pvecs = engine.vectors([h.pid for h in top])

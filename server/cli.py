@@ -67,7 +67,7 @@ def _cite(p: dict) -> str:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Serve the API and the page with waitress; index the corpus first if there is no index."""
+    """Serve the API and the page (waitress, or gunicorn workers); index the corpus first if there is no index."""
     import logging
     import signal
     import threading
@@ -78,6 +78,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from server.engine import EngineError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # which CPU build it picked is noise here
+    if args.workers < 1 or args.threads < 1:
+        print("error: --workers and --threads must be at least 1", file=sys.stderr)
+        return 2
     index = Path(args.index)
     try:
         missing = current_generation(index) is None
@@ -88,18 +92,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if cmd_index(argparse.Namespace(corpus=args.corpus, index=args.index, model=None, chunk_tokens=160,
                                         quiet=False, force=False)) != 0:
             return 2
+    if args.workers > 1:
+        return _serve_workers(index, args)
     t0 = time.perf_counter()
     try:
         app = create_app({"INDEX_DIR": str(index)})
     except EngineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    eng = app.extensions["reviews"].engine
-    print(
-        f"Loaded {index} ({eng.generation.path.name}): {len(eng.reports)} reports, {eng.n_passages} passages, "
-        f"model {eng.model_name}, query encoder {type(eng.encoder).__name__}, in {time.perf_counter() - t0:.2f} s",
-        flush=True,
-    )
+    print(_loaded_line(app, index, time.perf_counter() - t0), flush=True)
 
     def _reload() -> None:
         try:
@@ -117,6 +118,44 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     print(f"Serving on http://{args.host}:{args.port}/ (Ctrl+C to stop)", flush=True)
     serve(app, host=args.host, port=args.port, threads=args.threads, ident="reviews")
+    return 0
+
+
+def _loaded_line(app, index: Path, seconds: float) -> str:  # noqa: ANN001
+    eng = app.extensions["reviews"].engine
+    return (f"Loaded {index} ({eng.generation.path.name}): {len(eng.reports)} reports, {eng.n_passages} passages, "
+            f"model {eng.model_name}, query encoder {type(eng.encoder).__name__}, in {seconds:.2f} s")
+
+
+def _serve_workers(index: Path, args: argparse.Namespace) -> int:
+    """Serve with gunicorn: one process per worker, each loading the index, so that queries run
+    on every core instead of taking turns on Python's interpreter lock. SIGHUP restarts the
+    workers gracefully on the current index."""
+    import time
+
+    from gunicorn.app.base import BaseApplication
+
+    from server.app import create_app
+    from server.engine import EngineError
+
+    class Workers(BaseApplication):
+        def load_config(self) -> None:
+            for key, value in {"bind": f"{args.host}:{args.port}", "workers": args.workers, "threads": args.threads,
+                               "worker_class": "gthread", "timeout": 120, "loglevel": "warning"}.items():
+                self.cfg.set(key, value)
+
+        def load(self):  # noqa: ANN202 - runs in each worker after the fork
+            t0 = time.perf_counter()
+            try:
+                app = create_app({"INDEX_DIR": str(index)})
+            except EngineError as exc:
+                print(f"error: {exc}", file=sys.stderr, flush=True)
+                raise SystemExit(3) from exc  # gunicorn's "worker failed to boot": the master stops
+            print(f"{_loaded_line(app, index, time.perf_counter() - t0)} (worker {os.getpid()})", flush=True)
+            return app
+
+    print(f"Serving on http://{args.host}:{args.port}/ with {args.workers} worker processes (Ctrl+C to stop)", flush=True)
+    Workers().run()
     return 0
 
 
@@ -231,7 +270,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=int(os.environ.get("REVIEWS_PORT", "5000")), help="port (default 5000)")
     p.add_argument("--index", default=str(_index_default()), help="index directory")
     p.add_argument("--corpus", default=str(_corpus_default()), help="corpus to index when there is no index")
-    p.add_argument("--threads", type=int, default=8, help="worker threads (default 8)")
+    p.add_argument("--threads", type=int, default=8, help="threads per process (default 8)")
+    p.add_argument("--workers", type=int, default=int(os.environ.get("REVIEWS_WORKERS", "1")),
+                   help="processes (default 1, served by waitress); above 1, gunicorn runs one process per worker, "
+                        "each holding its own copy of the index: one per core is fastest under concurrent load")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("search", help="search passages")

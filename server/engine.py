@@ -423,6 +423,20 @@ class Engine:
             out[d["id"]] = d
         return out
 
+    def features(self, pids: list[int]) -> tuple[dict[int, list[str]], np.ndarray]:
+        """What the second-stage scorer reads of each passage: its sentences' stems and its vector.
+
+        One narrow query, so that candidates which never reach the page cost neither their
+        text nor JSON decoding.
+        """
+        if not pids:
+            return {}, np.zeros((0, self.faiss.d), dtype=np.float32)
+        marks = ",".join("?" * len(pids))
+        got = {r[0]: r for r in self.conn().execute(f"SELECT id, stems, vector FROM passages WHERE id IN ({marks})", pids)}
+        stems = {pid: [f" {line} " for line in got[pid][1].split("\n")] for pid in pids}
+        vecs = np.frombuffer(b"".join(got[pid][2] for pid in pids), dtype=np.float32).reshape(len(pids), -1)
+        return stems, vecs
+
     def vectors(self, pids: list[int]) -> np.ndarray:
         """Stored passage vectors, in the order asked, read from the in-memory FAISS index."""
         if not pids:

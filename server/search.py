@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import numpy as np
 
-from indexer.textutil import stem
+from indexer.textutil import WORD, stem
 from server.engine import Engine, Filters, Hit, query_terms
 
 MODES = ("hybrid", "dense", "keyword")
@@ -81,41 +79,28 @@ def fuse_weighted(
     return sorted(hits.values(), key=lambda h: -h.score)
 
 
-@lru_cache(maxsize=4096)
-def _prefix_pattern(stems: frozenset[str]) -> re.Pattern[str]:
-    """One regex for words that may stem to any of `stems`: each as a word prefix (Snowball
-    turns a final y into i, so a stem ending in i also matches y)."""
-    roots = sorted({re.escape(s[:-1]) + "[iy]" if s.endswith("i") else re.escape(s) for s in stems}, key=len, reverse=True)
-    return re.compile(rf"\b(?:{'|'.join(roots)})[a-z]*", re.IGNORECASE)
-
-
 def stem_matches(text: str, stems: Iterable[str]) -> list[tuple[int, int, str]]:
-    """(start, end, stem) of the words in text whose stem is one of `stems`.
-
-    Rather than stemming every word, one scan finds the words that start like a wanted stem
-    and only those are stemmed to confirm the match.
-    """
+    """(start, end, stem) of the words in text whose stem is one of `stems` (stems are cached)."""
     wanted = frozenset(stems)
     if not wanted:
         return []
-    found = []
-    for m in _prefix_pattern(wanted).finditer(text):
-        s = stem(m.group(0))
-        if s in wanted:
-            found.append((m.start(), m.end(), s))
-    return found
+    return [(m.start(), m.end(), s) for m in WORD.finditer(text) if (s := stem(m.group(0))) in wanted]
 
 
 def sentence_coverage(sentence_stems: list[str], weights: dict[str, float]) -> float:
     """Best share (idf-weighted) of the query's word stems that one sentence of a passage holds.
 
-    Each sentence's stems come as one space-padded string (Engine.fetch).
+    Each sentence's stems come as one space-padded string (Engine.features).
     """
     total = sum(weights.values())
     if not total or not sentence_stems:
         return 0.0
-    padded = [(f" {s} ", w) for s, w in weights.items()]
-    return max(sum(w for s, w in padded if s in line) for line in sentence_stems) / total
+    # most query stems occur in no sentence of a passage: drop them with one test on the whole
+    whole = "".join(sentence_stems)
+    present = [(f" {s} ", w) for s, w in weights.items() if f" {s} " in whole]
+    if not present:
+        return 0.0
+    return max(sum([w for s, w in present if s in line]) for line in sentence_stems) / total
 
 
 def rerank(
@@ -124,18 +109,13 @@ def rerank(
     dense: list[tuple[int, float]],
     keyword: list[tuple[int, float]],
     vec: np.ndarray,
-    rows: dict[int, dict] | None = None,
 ) -> list[Hit]:
-    """Score the union of both candidate lists on meaning, BM25 and best-sentence coverage.
-
-    The passage rows it reads are left in `rows` for the caller to reuse.
-    """
+    """Score the union of both candidate lists on meaning, BM25 and best-sentence coverage."""
     pool = list(dict.fromkeys([p for p, _ in dense[:RERANK_POOL]] + [p for p, _ in keyword[:RERANK_POOL]]))
     if not pool:
         return []
-    rows = rows if rows is not None else {}
-    rows.update(engine.fetch([p for p in pool if p not in rows]))
-    cos = engine.vectors(pool) @ vec
+    stems, vectors = engine.features(pool)
+    cos = vectors @ vec
     lo, hi = float(cos.min()), float(cos.max())
     dense_norm = (cos - lo) / (hi - lo) if hi - lo > 1e-9 else np.ones_like(cos)
     kw = dict(keyword)
@@ -145,8 +125,7 @@ def rerank(
     k_rank = {p: i + 1 for i, (p, _) in enumerate(keyword)}
     hits = []
     for i, pid in enumerate(pool):
-        row = rows[pid]
-        cover = sentence_coverage(row["stems"], weights)
+        cover = sentence_coverage(stems[pid], weights)
         score = W_DENSE * float(dense_norm[i]) + W_KEYWORD * kw.get(pid, 0.0) / kmax + W_COVER * cover
         hits.append(Hit(pid, score, dense=float(cos[i]), keyword=kw.get(pid), dense_rank=d_rank.get(pid), keyword_rank=k_rank.get(pid)))
     return sorted(hits, key=lambda h: -h.score)
@@ -160,7 +139,6 @@ def retrieve(
     filters: Filters | None = None,
     fusion: str = "rerank",
     timings: dict | None = None,
-    rows: dict[int, dict] | None = None,
 ) -> list[Hit]:
     """Ranked passage hits for a query; the core of search, ask and similar."""
     timings = timings if timings is not None else {}
@@ -194,7 +172,7 @@ def retrieve(
     elif fusion == "weighted":
         hits = fuse_weighted(dense, keyword)
     else:
-        hits = rerank(engine, query, dense, keyword, vec, rows)
+        hits = rerank(engine, query, dense, keyword, vec)
     timings["fusion_ms"] = (time.perf_counter() - t) * 1000
     return hits
 
@@ -263,14 +241,13 @@ def search(engine: Engine, req: SearchRequest) -> dict:
     """Run a search request and build the response body."""
     t0 = time.perf_counter()
     timings: dict = {}
-    rows: dict[int, dict] = {}
-    hits = retrieve(engine, req.query, max(req.k * 3, req.k), req.mode, req.filters, req.fusion, timings, rows)
+    hits = retrieve(engine, req.query, max(req.k * 3, req.k), req.mode, req.filters, req.fusion, timings)
     hits = cap_per_report(engine, hits, req.per_report)
     # facets count the candidate passages the ranking weighed, not only the k shown
     facets = {"themes": theme_facets(engine, [h.pid for h in hits])}
     hits = hits[: req.k]
     t = time.perf_counter()
-    rows.update(engine.fetch([h.pid for h in hits if h.pid not in rows]))
+    rows = engine.fetch([h.pid for h in hits])
     terms = query_terms(req.query)
     results = []
     for h in hits:

@@ -82,10 +82,10 @@ def copy_index(src: Path, dest: Path) -> Path:
 class LiveServer:
     """`reviews serve` running as a real process on a loopback port."""
 
-    def __init__(self, index_dir: Path, env: dict | None = None, corpus: Path | None = None) -> None:
+    def __init__(self, index_dir: Path, env: dict | None = None, corpus: Path | None = None, args: list[str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        cmd = [sys.executable, "-m", "server.cli", "serve", "--index", str(index_dir), "--port", str(self.port)]
+        cmd = [sys.executable, "-m", "server.cli", "serve", "--index", str(index_dir), "--port", str(self.port), *(args or [])]
         if corpus is not None:
             cmd += ["--corpus", str(corpus)]
         self.log = open(index_dir.parent / f"server-{self.port}.log", "w+")  # noqa: SIM115
@@ -104,7 +104,7 @@ class LiveServer:
                 r = requests.get(self.url + "/api/health", timeout=2, headers=headers)
                 if r.status_code in (200, 401):
                     return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # worker processes may still be loading
                 pass
             time.sleep(0.3)
         raise TimeoutError(f"server did not start: {self.output()}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -316,13 +317,20 @@ def test_index_built_with_another_model_is_rebuilt(seed_index, tmp_path, embedde
 # ---- reindexing while serving ----------------------------------------------------------------------
 
 
-def test_server_keeps_serving_during_a_reindex_and_reloads_on_sighup(seed_index, tmp_path, embedder):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_server_keeps_serving_during_a_reindex_and_reloads_on_sighup(seed_index, tmp_path, embedder, workers):
     from indexer.build import build_index
 
     corpus = copy_corpus(tmp_path / "corpus")
     index = copy_index(seed_index, tmp_path / "index")
-    server = LiveServer(index).wait()
+    server = LiveServer(index, args=["--workers", str(workers)])
     try:
+        server.wait()
+        if workers > 1:  # every worker is its own process with its own copy of the index
+            deadline = time.time() + 60
+            while len(set(re.findall(r"\(worker (\d+)\)", server.output()))) < workers and time.time() < deadline:
+                time.sleep(0.3)
+            assert len(set(re.findall(r"\(worker (\d+)\)", server.output()))) == workers
         before = requests.get(server.url + "/api/health", timeout=30).json()
         target = corpus / "004_6e03b63cc2b59290.txt"
         target.write_text(target.read_text(encoding="utf-8") + "\n\n9.1 Zanzibarian lighthouse keepers were consulted.\n", encoding="utf-8")
@@ -341,5 +349,18 @@ def test_server_keeps_serving_during_a_reindex_and_reloads_on_sighup(seed_index,
         assert now["generation"] != before["generation"]
         hits = requests.post(server.url + "/api/search", json={"query": "zanzibarian lighthouse", "mode": "keyword"}, timeout=30).json()
         assert hits["results"] and "Zanzibarian" in hits["results"][0]["text"]
+    finally:
+        server.stop()
+
+
+def test_worker_processes_refuse_a_corrupt_index_with_a_clear_error(seed_index, tmp_path):
+    from indexer import store
+
+    index = copy_index(seed_index, tmp_path / "index")
+    (store.current_generation(index).path / store.FAISS_NAME).write_bytes(b"not a faiss index")
+    server = LiveServer(index, args=["--workers", "2"])
+    try:
+        assert server.proc.wait(120) != 0
+        assert "is corrupt" in server.output() and "reviews index --force" in server.output()
     finally:
         server.stop()
