@@ -11,6 +11,7 @@ also the approximate vector index's recall@10 against exact search. See bench/sy
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import random
 import shutil
@@ -47,34 +48,46 @@ def queries(seed_index: Path, n: int, seed: int = 5) -> list[str]:
 
 
 def drive(url: str, path: str, bodies: list[dict], concurrency: int) -> dict:
-    """Send every body once with `concurrency` clients; timings, errors, throughput."""
+    """Send every body once with `concurrency` clients; timings, errors, throughput.
+
+    Each client is a thread on one keep-alive http.client connection, with its bodies encoded
+    before the clock starts: the client shares the server's two cores, so it must cost little
+    (requests cost 2.6 ms of CPU a call, this 1.2 ms).
+    """
+    host, port = url.removeprefix("http://").split(":")
     times: list[float] = []
     errors: list[str] = []
     stages: list[dict] = []
     lock = threading.Lock()
-    todo = list(enumerate(bodies))
+    todo = [json.dumps(b).encode() for b in bodies]
+    headers = {"Content-Type": "application/json"}
 
     def worker() -> None:
-        session = requests.Session()
+        conn = http.client.HTTPConnection(host, int(port), timeout=120)
         while True:
             with lock:
                 if not todo:
-                    return
-                _, body = todo.pop()
+                    break
+                body = todo.pop()
             t = time.perf_counter()
             try:
-                r = session.post(url + path, json=body, timeout=120)
-                data = r.json() if r.status_code == 200 else None
-                error = None if r.status_code == 200 else f"status {r.status_code}"
-            except requests.RequestException as exc:
-                data, error = None, type(exc).__name__
+                conn.request("POST", path, body, headers)
+                response = conn.getresponse()
+                raw = response.read()
+                error = None if response.status == 200 else f"status {response.status}"
+            except (OSError, http.client.HTTPException) as exc:
+                raw, error = b"", type(exc).__name__
+                conn.close()
+                conn = http.client.HTTPConnection(host, int(port), timeout=120)
             ms = (time.perf_counter() - t) * 1000
+            data = json.loads(raw) if error is None and concurrency == 1 else None  # stage timings, one client
             with lock:
                 times.append(ms)
                 if error:
                     errors.append(error)
                 if data and "timings" in data:
                     stages.append(data["timings"] | {"took_ms": data["took_ms"]})
+        conn.close()
 
     t0 = time.perf_counter()
     threads = [threading.Thread(target=worker) for _ in range(concurrency)]

@@ -24,7 +24,7 @@ from indexer.documents import (
     read_source,
 )
 from indexer.embedding import Embedder, default_model_path, model_fingerprint
-from indexer.expansion import keyword_text, mine_acronyms
+from indexer.expansion import KEYWORD_VERSION, keyword_text, mine_acronyms
 from indexer.metadata import CATALOG_NAME, build_meta, load_catalog
 from indexer.structure import StructuredReport, structure
 from indexer.textutil import sentence_stems
@@ -201,6 +201,7 @@ def build_index(
         and old_files == {n: {"sha256": h} for n, h in hashes.items()}
         and old.manifest.get("catalog_sha256") == catalog_hash
         and old.manifest.get("themes", {}).get("sha256") == taxonomy.sha256
+        and old.manifest.get("keyword", {}).get("version") == KEYWORD_VERSION
     ):
         summary.up_to_date = True
         summary.unchanged = sorted(old.manifest.get("reports", {}).values())
@@ -432,6 +433,7 @@ def _build_generation(
         "reports": report_files,
         "catalog_sha256": catalog_hash,
         "themes": {"sha256": taxonomy.sha256, "count": len(taxonomy.themes), "params": asdict(taxonomy.params)},
+        "keyword": {"version": KEYWORD_VERSION, "acronyms": len(acronyms)},
         "counts": {"reports": n_reports, "passages": len(pid_rows)},
     })
     # a skipped file is remembered by hash too, so an unchanged bad file is not retried forever

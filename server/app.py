@@ -24,9 +24,10 @@ CSP = (
 class Reviews:
     """What the app serves: the loaded engine, swappable when a new index is published."""
 
-    def __init__(self, index_dir: Path, engine: Engine | None = None) -> None:
+    def __init__(self, index_dir: Path, engine: Engine | None = None, cpu_threads: int = 2) -> None:
         self.index_dir = index_dir
-        self.engine = engine or Engine(index_dir)
+        self.cpu_threads = cpu_threads
+        self.engine = engine or Engine(index_dir, cpu_threads=cpu_threads)
 
     def reload(self) -> bool:
         """Load the live generation if it changed; the old one serves until the new is ready."""
@@ -36,13 +37,13 @@ class Reviews:
         if gen is None or gen.path == self.engine.generation.path:
             return False
         old = self.engine
-        self.engine = Engine(self.index_dir, query_encoder=old.encoder)
+        self.engine = Engine(self.index_dir, query_encoder=old.encoder, cpu_threads=self.cpu_threads)
         old.close()  # requests still running on it finish: its files stay open until then
         return True
 
 
 def create_app(test_config: dict | None = None) -> Flask:
-    """Build the app. Config: INDEX_DIR, ENGINE (a loaded Engine), API_TOKEN."""
+    """Build the app. Config: INDEX_DIR, ENGINE (a loaded Engine), API_TOKEN, CPU_THREADS (per query)."""
     app = Flask(__name__, static_folder=None)
     app.config.update(
         INDEX_DIR=os.environ.get("REVIEWS_INDEX", "index"),
@@ -53,7 +54,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     app.json.sort_keys = False
-    app.extensions["reviews"] = Reviews(Path(app.config["INDEX_DIR"]), app.config.get("ENGINE"))
+    app.extensions["reviews"] = Reviews(Path(app.config["INDEX_DIR"]), app.config.get("ENGINE"), app.config.get("CPU_THREADS", 2))
 
     register_error_handlers(app)
 

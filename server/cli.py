@@ -147,7 +147,8 @@ def _serve_workers(index: Path, args: argparse.Namespace) -> int:
         def load(self):  # noqa: ANN202 - runs in each worker after the fork
             t0 = time.perf_counter()
             try:
-                app = create_app({"INDEX_DIR": str(index)})
+                # each process gets its share of the cores: more threads per query only contend
+                app = create_app({"INDEX_DIR": str(index), "CPU_THREADS": max(1, (os.cpu_count() or 2) // args.workers)})
             except EngineError as exc:
                 print(f"error: {exc}", file=sys.stderr, flush=True)
                 raise SystemExit(3) from exc  # gunicorn's "worker failed to boot": the master stops

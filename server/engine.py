@@ -109,8 +109,10 @@ class LRU:
 class Engine:
     """A loaded index generation: vectors, keyword index, metadata, query encoder."""
 
-    def __init__(self, index_dir: Path, query_encoder=None) -> None:
+    def __init__(self, index_dir: Path, query_encoder=None, cpu_threads: int = 2) -> None:
         t0 = time.perf_counter()
+        # threads one query may use in the encoder and in FAISS: the cores this process may claim
+        self.cpu_threads = max(1, cpu_threads)
         self.index_dir = Path(index_dir)
         try:
             gen = store.current_generation(self.index_dir)
@@ -137,6 +139,7 @@ class Engine:
         try:
             import faiss
 
+            faiss.omp_set_num_threads(self.cpu_threads)
             self.faiss = faiss.read_index(str(gen.path / store.FAISS_NAME))
             self.ids = np.load(gen.path / "ids.npy")
         except Exception as exc:  # faiss raises RuntimeError, numpy ValueError on a torn file
@@ -272,7 +275,7 @@ class Engine:
                 log.warning("ONNX export failed; queries will use sentence-transformers: %s", done.stderr.strip()[-500:])
         if path.exists():
             try:
-                return OnnxQueryEncoder(path, model["path"])
+                return OnnxQueryEncoder(path, model["path"], threads=self.cpu_threads)
             except Exception as exc:
                 log.warning("ONNX query encoder unusable (%s); using sentence-transformers", exc)
         return TorchQueryEncoder(Embedder(model["path"]))

@@ -284,3 +284,56 @@ def test_killed_build_leaves_previous_index_servable(seed_index, tmp_path):
     assert any("Child E1" in p["text"] for p in passages(index))
     leftovers = [p.name for p in index.iterdir() if p.name.startswith("gen-")]
     assert leftovers == [store.current_generation(index).path.name]
+
+
+# ---- acronyms and dates for the keyword index --------------------------------------------------
+
+
+def test_acronyms_are_mined_from_running_text_and_glossaries():
+    from indexer.expansion import mine_acronyms
+
+    found = mine_acronyms([
+        "a referral to the Multi Agency Safeguarding Hub (MASH) was made",
+        "Key to agencies: LDUH – Luton & Dunstable University Hospital CCS – Cambridgeshire Community Services",
+        "GP: General Practitioner\nHV - Health Visitor",
+        "4. Family – Professional interaction",  # a heading with a dash, not a glossary entry
+        "ICPC – the meeting was held late",  # initials that do not spell the acronym
+    ])
+    assert found == {
+        "MASH": "Multi Agency Safeguarding Hub",
+        "LDUH": "Luton & Dunstable University Hospital",
+        "CCS": "Cambridgeshire Community Services",
+        "GP": "General Practitioner",
+        "HV": "Health Visitor",
+    }
+
+
+def test_numeric_dates_are_spelt_out():
+    from indexer.expansion import spell_dates
+
+    assert spell_dates("seen on 27-08-2014 and 3/1/19") == ["August 2014", "January 2019"]
+    assert spell_dates("ratio 40-50-60 and 31/13/2014") == []
+
+
+def test_a_passage_that_only_says_the_acronym_is_found_by_its_long_form(seed_index):
+    from server.engine import Engine
+
+    engine = Engine(seed_index)
+    try:
+        hits = engine.keyword("Cambridgeshire Community Services", 50)
+        rows = engine.fetch([pid for pid, _ in hits])
+        only_acronym = [r for r in rows.values() if "CCS" in r["text"] and "Cambridgeshire" not in r["text"]]
+        assert only_acronym, "passages that say only 'CCS' should match the long form"
+    finally:
+        engine.close()
+
+
+def test_a_new_keyword_version_rebuilds_the_keyword_index_without_embedding(seed_index, embedder, tmp_path):
+    index = copy_index(seed_index, tmp_path / "index")
+    gen = store.current_generation(index).path
+    manifest = json.loads((gen / store.MANIFEST).read_text())
+    manifest["keyword"]["version"] -= 1  # as if built by an older indexer
+    (gen / store.MANIFEST).write_text(json.dumps(manifest))
+    summary = build_index(CORPUS, index, embedder=embedder, progress=False)
+    assert not summary.up_to_date and summary.passages_embedded == 0
+    assert store.current_generation(index).path != gen
