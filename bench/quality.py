@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import ROOT, Server, command, machine, summary, write_section  # noqa: E402
 
-DEFAULT_QUESTIONS = [ROOT / "bench" / "data" / "questions.json", ROOT / "bench" / "data" / "questions_extra.json"]
+DEFAULT_QUESTIONS = [ROOT / "bench" / "data" / f"{name}.json" for name in ("questions", "questions_extra", "questions_more")]
 OFFTOPIC = ROOT / "bench" / "data" / "offtopic.json"
 
 
