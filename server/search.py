@@ -24,7 +24,7 @@ CANDIDATES = 100
 RERANK_POOL = 30
 W_DENSE, W_KEYWORD, W_COVER = 0.2, 0.4, 0.35
 # Coverage blends the best sentence's share of the query's words with the whole passage's;
-# 0.3 was measured on all three question sets (docs/benchmarks.md) and helped or held each.
+# 0.3 was measured on all three question sets (docs/design.md) and helped or held each.
 PASSAGE_SHARE = 0.3
 
 
