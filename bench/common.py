@@ -71,6 +71,14 @@ def write_section(name: str, body: str) -> None:
     DOC.write_text(text)
 
 
+def publish(name: str, lines: list[str], write: bool = True) -> None:
+    """Print a benchmark's section and, unless told not to, write it into docs/benchmarks.md."""
+    text = "\n".join(lines)
+    print(text)
+    if write:
+        write_section(name, text)
+
+
 def free_port() -> int:
     """An unused loopback port."""
     with socket.socket() as s:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, command, machine, write_section  # noqa: E402
+from bench.common import ROOT, command, machine, publish  # noqa: E402
 
 NATIONAL_PASSAGES = 150_000
 
@@ -153,10 +153,7 @@ def main() -> int:
              "own; identical passages across copies are embedded once, so its first build embeds far fewer passages than a "
              "real collection of that size would. The re-index times do not depend on that: they hash every file, and "
              "re-embed only what changed.", ""]
-    text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        write_section("indexing", text)
+    publish("indexing", lines, write=not args.no_write)
     return 0
 
 

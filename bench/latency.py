@@ -25,7 +25,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, Server, command, machine, summary, write_section  # noqa: E402
+from bench.common import ROOT, Server, command, machine, publish, summary  # noqa: E402
 from bench.synthetic import build_synthetic  # noqa: E402
 
 
@@ -218,10 +218,7 @@ def main() -> int:
               f"took {built.get('themes', 0):.0f} s.", "",
               f"{kind} recall@10 against exact inner-product search of the same {args.passages} vectors, over {min(200, len(qs))} "
               f"queries: **{recall:.3f}**.", ""]
-    text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        write_section("latency", text)
+    publish("latency", lines, write=not args.no_write)
     return 0
 
 

@@ -21,7 +21,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, Server, command, machine, summary, write_section  # noqa: E402
+from bench.common import ROOT, Server, command, machine, publish, summary  # noqa: E402
 
 MAX_REQUESTS_PER_CLIENT = 100_000
 CASES = [
@@ -114,10 +114,7 @@ def main() -> int:
     growth = (out["rss_after_mb"] - out["rss_warm_mb"]) / out["rss_warm_mb"] * 100
     lines += ["", f"Server RSS after warm-up {out['rss_warm_mb']:.0f} MB, after the run {out['rss_after_mb']:.0f} MB "
               f"({growth:+.1f}%), peak {out['peak_rss_mb']:.0f} MB."]
-    text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        write_section("load", text)
+    publish("load", lines, write=not args.no_write)
     return 1 if out["errors"] else 0
 
 

@@ -25,7 +25,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, Server, command, machine, summary, write_section  # noqa: E402
+from bench.common import ROOT, Server, command, machine, publish, summary  # noqa: E402
 
 DEFAULT_QUESTIONS = [ROOT / "bench" / "data" / f"{name}.json" for name in ("questions", "questions_extra", "questions_more")]
 OFFTOPIC = ROOT / "bench" / "data" / "offtopic.json"
@@ -243,10 +243,7 @@ def main() -> int:
               f"| `POST /api/ask` over HTTP | {ask_cold['median']:.2f} | {ask_cold['p95']:.2f} |",
               "", f"ONNX against sentence-transformers: lowest cosine over {len(all_q)} queries {enc['min_cosine']:.6f}.",
               f"{len(all_q)} queries, each timed once per pass; the encoder over 5 passes.", ""]
-    text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        write_section("quality", text)
+    publish("quality", lines, write=not args.no_write)
     return 0
 
 

@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, command, machine, write_section  # noqa: E402
+from bench.common import ROOT, command, machine, publish  # noqa: E402
 from indexer import store  # noqa: E402
 from indexer.themes import Evidence, TaggingParams, load_taxonomy, tag_quality, theme_scores  # noqa: E402
 
@@ -166,10 +166,7 @@ def main() -> int:
             "",
         ]
     lines += table(quality, labels_of)
-    text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        write_section("themes", text)
+    publish("themes", lines, write=not args.no_write)
     return 0
 
 
