@@ -347,8 +347,9 @@ def _build_generation(
         (summary.updated if x.file in old_reports else summary.added).append(x.meta["id"])
     all_chunks = [(x, c) for x in parsed for c in x.chunks]
     to_embed = [c.embed_text for _, c in all_chunks if c.embed_text not in reuse]
-    for _, c in all_chunks:
-        n = embedder.count_with_specials(c.embed_text)
+    # word pieces the model sees, [CLS] and [SEP] included, counted in one batch
+    sizes = dict(zip((c.embed_text for _, c in all_chunks), (n + 2 for n in embedder.count_tokens([c.embed_text for _, c in all_chunks]))))
+    for n in sizes.values():
         if n > embedder.max_seq_length:  # never silently truncated: chunking guarantees this
             raise BuildError(f"passage of {n} tokens exceeds the model window ({embedder.max_seq_length})")
     vectors: dict[str, np.ndarray] = {}
@@ -383,7 +384,7 @@ def _build_generation(
             rows.append((
                 rid, c.ordinal, c.section, sec.heading, " > ".join(sec.path), c.kind,
                 c.paragraphs[0] if c.paragraphs else None, json.dumps(c.paragraphs), c.page, c.page_end,
-                c.start, c.end, c.text, c.embed_text, embedder.count_with_specials(c.embed_text),
+                c.start, c.end, c.text, c.embed_text, sizes[c.embed_text],
                 json.dumps(c.sentences), sentence_stems(c.text, c.sentences, c.start), vec,
             ))
         conn.executemany(

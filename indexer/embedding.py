@@ -95,9 +95,12 @@ class Embedder:
     def encode(self, texts: list[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Embed passages in batches: unit-length float32 vectors, in the order given."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        # longest first, as sentence-transformers does inside one call: batches of similar
-        # length waste little on padding, which on a CPU is most of the difference in speed
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        # Longest first, so that a batch holds texts of similar length: every text is padded
+        # to the batch's longest, and on a CPU padded word pieces cost as much as real ones.
+        # Sorting by word pieces, not characters as sentence-transformers does, cuts the padded
+        # total of the seed passages by 11% (docs/scaling.md); the Rust tokenizer makes it cheap.
+        sizes = self.count_tokens(texts)
+        order = sorted(range(len(texts)), key=lambda i: -sizes[i])
         for start in range(0, len(order), self.batch_size):
             rows = order[start : start + self.batch_size]
             out[rows] = self.model.encode(

@@ -193,7 +193,27 @@ class Engine:
             self.report_passages[rid].append(pid)
         self.n_passages = len(rows)
         self.report_year = np.array([self.reports[r]["year"] or 0 for r in self.report_order], dtype=np.int32)
+        self._load_case_names()
         self._load_themes(conn, max_id)
+
+    def _load_case_names(self) -> None:
+        """One pattern over every report's case name ("Child E", "Sofia"), for queries that name a case."""
+        by_name: dict[str, list[int]] = {}
+        for i, rid in enumerate(self.report_order):
+            name = " ".join((self.reports[rid]["child"] or "").split()).lower()
+            if len(name) > 1:
+                by_name.setdefault(name, []).append(i)
+        self._case_reports = by_name
+        # longest first, so "child e1" wins over "child e"; \b keeps "Matt" from matching "matter"
+        names = sorted(by_name, key=len, reverse=True)
+        alternation = "|".join(r"\s+".join(re.escape(w) for w in n.split()) for n in names)
+        self._case_pattern = re.compile(rf"\b(?:{alternation})\b", re.IGNORECASE) if names else None
+
+    def named_reports(self, query: str) -> frozenset[int]:
+        """Positions (in report_order) of the reports whose case the query names; empty when it names none."""
+        if self._case_pattern is None:
+            return frozenset()
+        return frozenset(i for m in self._case_pattern.finditer(query) for i in self._case_reports[" ".join(m.group(0).split()).lower()])
 
     def _load_themes(self, conn, max_id: int) -> None:  # noqa: ANN001
         """Themes, each passage's themes as bits of one int64, and every report's theme profile."""

@@ -87,6 +87,17 @@ def test_report_and_year_filters(api):
     assert {p["report"]["id"] for p in r.json()["results"]} == {"coventry-matt"}
 
 
+def test_a_query_naming_a_case_prefers_that_case(api, engine):
+    # "Child E" is a stop word and a single letter to both retrievers; the catalogue's case names
+    # tie it to the review and the board's response, whatever the spacing and case
+    named = {engine.report_order[i] for i in engine.named_reports("what happened to CHILD  E's family?")}
+    assert named == {"luton-child-e", "luton-child-e-response"}
+    assert not engine.named_reports("matters of fact")  # "Matt" is a word, not a prefix
+    assert not engine.named_reports("child e1")
+    r = api.post("/api/search", {"query": "which agency led the work with Child E's family", "k": 2})
+    assert [p["report"]["id"] for p in r.json()["results"]] == ["luton-child-e", "luton-child-e"]
+
+
 def test_per_report_cap_and_context(api):
     r = api.post("/api/search", {"query": "health visitor", "k": 10, "per_report": 1})
     ids = [p["report"]["id"] for p in r.json()["results"]]
