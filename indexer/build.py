@@ -299,15 +299,20 @@ def _build_generation(
     conn.executescript(store.SCHEMA)
     reuse: dict[str, bytes] = {}
     themes_carried = False
+    old_acronyms: dict[str, str] | None = None
+    old_pids: list[int] = []
     if old is not None:
         conn.execute("ATTACH DATABASE ? AS old", (f"file:{old.db_path}?mode=ro",))
+        old_acronyms = dict(conn.execute("SELECT short, long FROM old.acronyms").fetchall())
+        old_pids = [r[0] for r in conn.execute("SELECT id FROM old.passages")]
         keep_ids = [old_reports[p.name] for p in unchanged]
         marks = ",".join("?" * len(keep_ids))
         if keep_ids:
             for table, cols in (
                 ("reports", "id, title, area, year, child, review_type, source, file, board, text, has_pages"),
                 ("sections", "report_id, ordinal, heading, path, kind, level, number, start, end"),
-                ("passages", "report_id, ordinal, section, heading, heading_path, kind, paragraph, paragraphs, page, "
+                # passages keep their ids, so that the keyword index can be updated in place
+                ("passages", "id, report_id, ordinal, section, heading, heading_path, kind, paragraph, paragraphs, page, "
                  "page_end, start, end, text, embed_text, tokens, sentences, stems, vector"),
                 ("footnotes", "report_id, number, text, page"),
             ):
@@ -397,7 +402,7 @@ def _build_generation(
         )
     conn.commit()
 
-    acronyms = mine_acronyms(r[0] for r in conn.execute("SELECT text FROM reports"))
+    acronyms = mine_acronyms(r[0] for r in conn.execute("SELECT text FROM reports ORDER BY id"))  # ties go the same way every build
     conn.executemany("INSERT INTO acronyms VALUES (?, ?)", sorted(acronyms.items()))
     conn.commit()
 
@@ -416,8 +421,30 @@ def _build_generation(
     else:
         write_themes(conn, taxonomy, embedder, matrix, pid_rows)
     np.save(gen_dir / "ids.npy", pids)
-    faiss_info = store.build_faiss(np.ascontiguousarray(matrix), gen_dir / store.FAISS_NAME)
-    store.build_keyword([(r[0], keyword_text(r[2], acronyms), r[3]) for r in pid_rows], gen_dir / store.KEYWORD_DIR)
+    previous_faiss = old.path / store.FAISS_NAME if old is not None else None
+    faiss_info = store.build_faiss(np.ascontiguousarray(matrix), gen_dir / store.FAISS_NAME, previous=previous_faiss)
+    fresh = {x.meta["id"] for x in parsed}
+    kept = {r[0] for r in pid_rows if r[4] not in fresh}
+    removed = [p for p in old_pids if p not in kept]
+    # Deleted documents still count in tantivy's document frequencies until their segment is
+    # merged away, so the deletions carried since the last full build are kept under a tenth.
+    deleted = (old.manifest.get("keyword", {}).get("deleted", 0) if old is not None else 0) + len(removed)
+    if (
+        old is not None
+        and old_acronyms == acronyms  # else every passage's keyword text may have changed
+        and old.manifest.get("keyword", {}).get("version") == KEYWORD_VERSION
+        and (old.path / store.KEYWORD_DIR).is_dir()
+        and deleted <= len(pid_rows) // 10
+    ):
+        # the old keyword index, less the passages of changed and removed reports, plus the new
+        # ones: rebuilding all of it for one changed report was most of an incremental build
+        store.update_keyword(
+            old.path / store.KEYWORD_DIR, gen_dir / store.KEYWORD_DIR, removed,
+            [(r[0], keyword_text(r[2], acronyms), r[3]) for r in pid_rows if r[4] in fresh],
+        )
+    else:
+        store.build_keyword([(r[0], keyword_text(r[2], acronyms), r[3]) for r in pid_rows], gen_dir / store.KEYWORD_DIR)
+        deleted = 0
     n_reports = conn.execute("SELECT COUNT(*) FROM reports").fetchone()[0]
     report_files = {r[0]: r[1] for r in conn.execute("SELECT file, id FROM reports")}
     conn.close()
@@ -434,7 +461,7 @@ def _build_generation(
         "reports": report_files,
         "catalog_sha256": catalog_hash,
         "themes": {"sha256": taxonomy.sha256, "count": len(taxonomy.themes), "params": asdict(taxonomy.params)},
-        "keyword": {"version": KEYWORD_VERSION, "acronyms": len(acronyms)},
+        "keyword": {"version": KEYWORD_VERSION, "acronyms": len(acronyms), "deleted": deleted},
         "counts": {"reports": n_reports, "passages": len(pid_rows)},
     })
     # a skipped file is remembered by hash too, so an unchanged bad file is not retried forever

@@ -203,16 +203,44 @@ def ivf_params(n: int) -> tuple[int, int]:
     return nlist, max(16, nlist // 32)
 
 
-def build_faiss(vectors: np.ndarray, path: Path) -> dict:
-    """Write a FAISS inner-product index: exact below APPROX_THRESHOLD, IVF above. Returns its settings."""
+def _trained_ivf(previous: Path | None, nlist: int, dim: int):  # noqa: ANN202 (a faiss index or None)
+    """The previous generation's IVF index, emptied, when its clusters still suit nlist."""
+    import faiss
+
+    if previous is None or not previous.exists():
+        return None
+    try:
+        index = faiss.read_index(str(previous))
+        ivf = faiss.extract_index_ivf(index)
+    except Exception:  # a flat or unreadable index: train afresh
+        return None
+    # clusters trained on nearly the same collection serve as well as new ones; a collection
+    # that grew or shrank by more than a tenth gets its own
+    if ivf.d != dim or abs(ivf.nlist - nlist) > nlist // 10:
+        return None
+    index.reset()
+    return index
+
+
+def build_faiss(vectors: np.ndarray, path: Path, previous: Path | None = None) -> dict:
+    """Write a FAISS inner-product index: exact below APPROX_THRESHOLD, IVF above. Returns its settings.
+
+    An IVF index reuses the clusters of the previous generation's index where they still fit,
+    so that an incremental build skips the k-means training.
+    """
     import faiss
 
     dim = vectors.shape[1] if vectors.ndim == 2 and vectors.shape[0] else 384
     if len(vectors) >= APPROX_THRESHOLD:
         nlist, nprobe = ivf_params(len(vectors))
-        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
-        sample = vectors[np.random.default_rng(0).choice(len(vectors), min(len(vectors), 64 * nlist), replace=False)]
-        index.train(sample)
+        index = _trained_ivf(previous, nlist, dim)
+        if index is None:
+            index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
+            sample = vectors[np.random.default_rng(0).choice(len(vectors), min(len(vectors), 64 * nlist), replace=False)]
+            index.train(sample)
+        else:
+            nlist = faiss.extract_index_ivf(index).nlist
+            nprobe = max(16, nlist // 32)
         index.add(vectors)
         index.nprobe = nprobe
         info = {"type": f"IVF{nlist},Flat", "nprobe": nprobe}
@@ -243,6 +271,22 @@ def build_keyword(rows: list[tuple[int, str, str]], path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True)
     index = tantivy.Index(keyword_schema(), path=str(path))
     writer = index.writer(heap_size=128_000_000, num_threads=1)
+    for pid, text, heading in rows:
+        writer.add_document(tantivy.Document(pid=pid, body=text, heading=heading))
+    writer.commit()
+    writer.wait_merging_threads()
+
+
+def update_keyword(previous: Path, path: Path, removed: list[int], rows: list[tuple[int, str, str]]) -> None:
+    """A copy of the previous keyword index less the removed passage ids, plus (id, text, heading path) rows."""
+    import tantivy
+
+    shutil.copytree(previous, path, ignore=shutil.ignore_patterns("*.lock"))
+    index = tantivy.Index.open(str(path))
+    writer = index.writer(heap_size=128_000_000, num_threads=1)
+    delete = getattr(writer, "delete_documents_by_term", None) or writer.delete_documents  # renamed in tantivy 0.25
+    for pid in removed:  # deletions apply to documents added before them, so they go first
+        delete("pid", pid)
     for pid, text, heading in rows:
         writer.add_document(tantivy.Document(pid=pid, body=text, heading=heading))
     writer.commit()

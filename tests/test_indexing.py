@@ -166,6 +166,43 @@ def test_deleted_report_is_removed(seed_index, embedder, tmp_path):
     assert {p["report_id"] for p in passages(index)} == {"coventry-matt", "leicester-child-b1", "luton-child-e", "tri-borough-sofia"}
 
 
+def keyword_hits(index_dir: Path, query: str) -> tuple[int, list[int]]:
+    """Live documents in the keyword index, and the passage ids a query finds."""
+    import tantivy
+
+    ix = tantivy.Index.open(str(store.current_generation(index_dir).path / store.KEYWORD_DIR))
+    ix.reload()
+    searcher = ix.searcher()
+    hits = searcher.search(ix.parse_query(query, ["body"]), limit=10_000).hits
+    return searcher.num_docs, [searcher.doc(address)["pid"][0] for _, address in hits]
+
+
+def test_an_incremental_build_updates_the_keyword_index_in_place(seed_index, embedder, tmp_path):
+    corpus = copy_corpus(tmp_path / "corpus")
+    index = copy_index(seed_index, tmp_path / "index")
+    before = {(p["report_id"], p["ordinal"]): p["id"] for p in passages(index)}
+    # a small report changes: a large one would take the deletions past a tenth of the index,
+    # which rebuilds the keyword index in full
+    target = corpus / "001_5ba706926f6960b4.txt"
+    target.write_text(target.read_text(encoding="utf-8") + "\n\n9.1 A later note on zebrafish husbandry.\n", encoding="utf-8")
+    old_ids = {i for (rid, _), i in before.items() if rid == "luton-child-e-response"}
+    build_index(corpus, index, embedder=embedder, progress=False)
+    after = passages(index)
+    manifest = store.current_generation(index).manifest
+    assert manifest["keyword"]["deleted"] > 0  # updated, not rebuilt
+    # passages of unchanged reports keep their ids, which the keyword index stores
+    assert all(before[(p["report_id"], p["ordinal"])] == p["id"] for p in after if p["report_id"] == "tri-borough-sofia")
+    live, found = keyword_hits(index, "zebrafish")
+    assert live == len(after)  # the changed report's old passages are gone
+    texts = {p["id"]: p for p in after}
+    assert found and all("zebrafish" in texts[pid]["text"] for pid in found)
+    _, board = keyword_hits(index, "board")
+    assert set(board) <= set(texts)
+    # its new passages are found by their words, whether or not they reuse old ids
+    assert any(texts[pid]["report_id"] == "luton-child-e-response" for pid in board)
+    assert manifest["keyword"]["deleted"] == len(old_ids)
+
+
 def test_changed_chunking_forces_full_rebuild(seed_index, tmp_path):
     from indexer.build import _compatibility
     from indexer.chunking import ChunkParams
