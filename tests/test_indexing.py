@@ -374,3 +374,36 @@ def test_a_new_keyword_version_rebuilds_the_keyword_index_without_embedding(seed
     summary = build_index(CORPUS, index, embedder=embedder, progress=False)
     assert not summary.up_to_date and summary.passages_embedded == 0
     assert store.current_generation(index).path != gen
+
+
+def test_an_ivf_index_keeps_its_clusters_while_the_collection_size_fits(tmp_path, monkeypatch):
+    import faiss
+    import numpy as np
+
+    monkeypatch.setattr(store, "APPROX_THRESHOLD", 1000)
+    rng = np.random.default_rng(1)
+
+    def unit(n: int) -> np.ndarray:
+        v = rng.normal(size=(n, 16)).astype(np.float32)
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    def centroids(path: Path) -> np.ndarray:
+        index = faiss.read_index(str(path))  # kept in a name: the IVF view does not own it
+        ivf = faiss.extract_index_ivf(index)
+        return faiss.downcast_index(ivf.quantizer).reconstruct_n(0, ivf.nlist).copy()
+
+    first = unit(20_000)
+    info = store.build_faiss(first, tmp_path / "a.faiss")
+    assert info["type"].startswith("IVF")
+    # one report more: the same clusters, every vector in the index, and search still exact-ish
+    second = np.vstack([first, unit(300)])
+    store.build_faiss(second, tmp_path / "b.faiss", previous=tmp_path / "a.faiss")
+    assert np.array_equal(centroids(tmp_path / "a.faiss"), centroids(tmp_path / "b.faiss"))
+    index = faiss.read_index(str(tmp_path / "b.faiss"))
+    assert index.ntotal == len(second)
+    faiss.extract_index_ivf(index).nprobe = faiss.extract_index_ivf(index).nlist
+    _, rows = index.search(second[-5:], 1)
+    assert rows[:, 0].tolist() == list(range(len(second) - 5, len(second)))
+    # four times the size calls for twice the clusters: trained afresh
+    store.build_faiss(unit(80_000), tmp_path / "c.faiss", previous=tmp_path / "b.faiss")
+    assert len(centroids(tmp_path / "c.faiss")) != len(centroids(tmp_path / "b.faiss"))
