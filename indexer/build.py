@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import pickle
 import sys
 import time
@@ -214,6 +215,9 @@ def build_index(
     if embedder is None:  # loading the model costs seconds: only when there is work to do
         embedder = Embedder(model_path)
     gen_dir = store.new_generation_dir(index_dir)
+    # the generation this build copies from stays whole even if another build publishes
+    # meanwhile: builds delete only generations that nobody holds
+    held = store.lock_generation(old.path) if old is not None else None
     try:
         _build_generation(
             gen_dir, sources, hashes, catalog, catalog_hash, old, embedder, fingerprint, params, progress, summary, taxonomy
@@ -224,6 +228,9 @@ def build_index(
 
         shutil.rmtree(gen_dir, ignore_errors=True)
         raise
+    finally:
+        if held is not None:
+            os.close(held)  # before publishing, whose clean-up may now delete it
     store.publish(index_dir, gen_dir)
     summary.generation = gen_dir.name
     summary.seconds = time.perf_counter() - t0

@@ -201,6 +201,8 @@ def test_an_incremental_build_updates_the_keyword_index_in_place(seed_index, emb
     # its new passages are found by their words, whether or not they reuse old ids
     assert any(texts[pid]["report_id"] == "luton-child-e-response" for pid in board)
     assert manifest["keyword"]["deleted"] == len(old_ids)
+    # the generation it copied from was held only while copying, and is gone once superseded
+    assert [g.name for g in index.glob("gen-*")] == [store.current_generation(index).path.name]
 
 
 def test_changed_chunking_forces_full_rebuild(seed_index, tmp_path):
