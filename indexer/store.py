@@ -215,7 +215,8 @@ def _trained_ivf(previous: Path | None, nlist: int, dim: int):  # noqa: ANN202 (
     except Exception:  # a flat or unreadable index: train afresh
         return None
     # clusters trained on nearly the same collection serve as well as new ones; a collection
-    # that grew or shrank by more than a tenth gets its own
+    # whose size calls for a tenth more or fewer clusters (about a fifth more or fewer
+    # passages) gets its own
     if ivf.d != dim or abs(ivf.nlist - nlist) > nlist // 10:
         return None
     index.reset()

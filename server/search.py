@@ -118,8 +118,9 @@ def rerank(
     vec: np.ndarray,
 ) -> list[Hit]:
     """Score the union of both candidate lists on meaning, BM25 and best-sentence coverage."""
-    # a query that names a case ("Child E", "Sofia's mother") is about that case's report;
-    # single letters and common first names are invisible to both retrievers, so it is a feature
+    # a query that names a case ("Child E", "Sofia's mother") is about that case's report; the
+    # letter of "Child E" is invisible to both retrievers, and the passages that answer seldom
+    # repeat a child's name ("the mother"), so the name counts for the report, not the passage
     named = engine.named_reports(query)
     pool = list(dict.fromkeys([p for p, _ in dense[:RERANK_POOL]] + [p for p, _ in keyword[:RERANK_POOL]]))
     if not pool:
