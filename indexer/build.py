@@ -360,7 +360,8 @@ def _build_generation(
     all_chunks = [(x, c) for x in parsed for c in x.chunks]
     to_embed = [c.embed_text for _, c in all_chunks if c.embed_text not in reuse]
     # word pieces the model sees, [CLS] and [SEP] included, counted in one batch
-    sizes = dict(zip((c.embed_text for _, c in all_chunks), (n + 2 for n in embedder.count_tokens([c.embed_text for _, c in all_chunks]))))
+    texts = [c.embed_text for _, c in all_chunks]
+    sizes = dict(zip(texts, (n + 2 for n in embedder.count_tokens(texts))))
     for n in sizes.values():
         if n > embedder.max_seq_length:  # never silently truncated: chunking guarantees this
             raise BuildError(f"passage of {n} tokens exceeds the model window ({embedder.max_seq_length})")
@@ -371,7 +372,7 @@ def _build_generation(
         from tqdm import tqdm
 
         with tqdm(total=len(unique), unit="passage", desc="embedding", disable=not progress, file=sys.stderr) as bar:
-            matrix = embedder.encode(unique, progress=bar.update)
+            matrix = embedder.encode(unique, progress=bar.update, sizes=[sizes[t] for t in unique])
         summary.embed_seconds = time.perf_counter() - t_embed
         vectors = dict(zip(unique, matrix))
         summary.passages_embedded = len(unique)
@@ -421,8 +422,8 @@ def _build_generation(
         matrix = np.frombuffer(b"".join(r[1] for r in pid_rows), dtype=np.float32).reshape(len(pid_rows), -1)
     # themes need only the stored vectors: a changed themes file re-tags every passage without
     # re-embedding; otherwise only the passages of new and changed reports are tagged
+    fresh = {x.meta["id"] for x in parsed}  # reports parsed in this build: new and changed
     if themes_carried:
-        fresh = {x.meta["id"] for x in parsed}
         keep = np.array([r[4] in fresh for r in pid_rows], dtype=bool)
         tag_new_passages(conn, taxonomy, matrix[keep], [r for r, k in zip(pid_rows, keep) if k])
     else:
@@ -430,7 +431,6 @@ def _build_generation(
     np.save(gen_dir / "ids.npy", pids)
     previous_faiss = old.path / store.FAISS_NAME if old is not None else None
     faiss_info = store.build_faiss(np.ascontiguousarray(matrix), gen_dir / store.FAISS_NAME, previous=previous_faiss)
-    fresh = {x.meta["id"] for x in parsed}
     kept = {r[0] for r in pid_rows if r[4] not in fresh}
     removed = [p for p in old_pids if p not in kept]
     # Deleted documents still count in tantivy's document frequencies until their segment is
