@@ -325,6 +325,13 @@ def _build_generation(
             ):
                 key = "id" if table == "reports" else "report_id"
                 conn.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM old.{table} WHERE {key} IN ({marks})", keep_ids)
+            if old.manifest.get("keyword", {}).get("version") != KEYWORD_VERSION:
+                # the words a passage's sentences match were analysed another way: redo them
+                # from the stored text, which needs no re-embedding
+                conn.executemany("UPDATE passages SET stems = ? WHERE id = ?", [
+                    (sentence_stems(r[1], [tuple(x) for x in json.loads(r[2])], r[3]), r[0])
+                    for r in conn.execute("SELECT id, text, sentences, start FROM passages").fetchall()
+                ])
         # an unchanged themes file: unchanged reports keep their tags and profiles, and new
         # passages are tagged on the same scale (passage ids are new, so tags follow the ordinal)
         themes_carried = old.manifest.get("themes", {}).get("sha256") == taxonomy.sha256

@@ -10,6 +10,35 @@ from nltk.stem.snowball import SnowballStemmer
 WORD = re.compile(r"[A-Za-z0-9]+")
 _stemmer = SnowballStemmer("english")  # the same algorithm as tantivy's en_stem
 
+# Past forms of irregular verbs, which no suffix-stripping stemmer joins to their base: reviews
+# tell what happened in the past tense ("the nurse found", "no agency took the lead") while
+# users ask "what did the nurse find". Forms that are as often other words in these reports
+# are left out: born, bore, lay, lain, wound, ground, bound, rose,
+# and be/do/have, which are stopwords.
+_IRREGULAR_FORMS = """
+arise arose arisen | awake awoke awoken | become became | begin began begun | bend bent |
+bite bit bitten | blow blew blown | break broke broken | bring brought | build built | buy bought |
+catch caught | choose chose chosen | come came | deal dealt | draw drew drawn | drink drank drunk |
+drive drove driven | eat ate eaten | fall fell fallen | feed fed | feel felt | fight fought |
+find found | flee fled | fly flew flown | forbid forbade forbidden | forget forgot forgotten |
+forgive forgave forgiven | freeze froze frozen | get got gotten | give gave given | go went gone |
+grow grew grown | hang hung | hear heard | hide hid hidden | hold held | keep kept | know knew known |
+lead led | leave left | lend lent | lose lost | make made | mean meant | meet met | mislead misled |
+misunderstand misunderstood | overcome overcame | oversee oversaw overseen | overtake overtook overtaken |
+pay paid | ride rode ridden | ring rang rung | run ran | say said | see saw seen | seek sought |
+sell sold | send sent | shake shook shaken | shine shone | shoot shot | show shown | sing sang sung |
+sink sank sunk | sit sat | sleep slept | speak spoke spoken | spend spent | stand stood | steal stole stolen |
+stick stuck | sting stung | strike struck stricken | swear swore sworn | swim swam swum | take took taken |
+teach taught | tear tore torn | tell told | think thought | throw threw thrown | undergo underwent undergone |
+understand understood | undertake undertook undertaken | wake woke woken | wear wore worn | weep wept |
+win won | withdraw withdrew withdrawn | withhold withheld | write wrote written
+"""
+IRREGULAR: dict[str, str] = {
+    form: forms.split()[0]
+    for forms in _IRREGULAR_FORMS.split("|")
+    for form in forms.split()[1:]
+}
+
 
 @lru_cache(maxsize=200_000)
 def stem(word: str) -> str:
@@ -18,7 +47,11 @@ def stem(word: str) -> str:
 
 
 def sentence_stems(text: str, spans: list[tuple[int, int]], offset: int = 0) -> str:
-    """The distinct stems of each sentence, one line per sentence, for fast matching later."""
-    return "\n".join(
-        " ".join(sorted({stem(w) for w in WORD.findall(text[a - offset : b - offset])})) for a, b in spans
-    )
+    """The distinct stems of each sentence, one line per sentence, for fast matching later;
+    an irregular past adds its base form's stem too ("took" gives "took" and "take")."""
+    lines = []
+    for a, b in spans:
+        words = WORD.findall(text[a - offset : b - offset])
+        found = {stem(w) for w in words} | {stem(IRREGULAR[w.lower()]) for w in words if w.lower() in IRREGULAR}
+        lines.append(" ".join(sorted(found)))
+    return "\n".join(lines)

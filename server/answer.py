@@ -6,7 +6,7 @@ import re
 import time
 from dataclasses import dataclass
 
-from server.engine import Engine, Filters, query_terms
+from server.engine import Engine, Filters, query_terms, with_base_forms
 from server.search import passage_json, report_json, retrieve
 
 # Calibrated on the development questions against off-topic questions (docs/benchmarks.md):
@@ -65,7 +65,7 @@ def ask(engine: Engine, question: str, k: int = 5, filters: Filters | None = Non
         return {**base, "answerable": False, "answer": NOT_FOUND, "citations": [],
                 "took_ms": round((time.perf_counter() - t0) * 1000, 2)}
 
-    weights = engine.idf_weights(terms)
+    weights = engine.idf_weights(with_base_forms(terms))
     total = sum(weights.values()) or 1.0
     top_score = top[0].score or 1.0
     seen: set[tuple[str, int]] = set()

@@ -26,7 +26,7 @@ from indexer import store
 from indexer.build import onnx_path
 from indexer.embedding import OnnxQueryEncoder, model_fingerprint
 from indexer.expansion import spell_dates
-from indexer.textutil import stem
+from indexer.textutil import IRREGULAR, stem
 from indexer.themes import CueIndex, Evidence, TaggingParams, Taxonomy, Theme, theme_scores
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,11 @@ def query_terms(text: str) -> list[str]:
         if word not in STOPWORDS and len(word) > 1:
             seen.setdefault(word, None)
     return list(seen)
+
+
+def with_base_forms(terms: list[str]) -> list[str]:
+    """Query terms plus the base form of each irregular past ("took" adds "take")."""
+    return list(dict.fromkeys([*terms, *(IRREGULAR[t] for t in terms if t in IRREGULAR)]))
 
 
 class LRU:
@@ -387,7 +392,7 @@ class Engine:
         """Top-n passages by BM25 over body and heading; query syntax is never interpreted."""
         # Documents carry their acronyms' long forms; widening the query as well was measured
         # to add noise (docs/benchmarks.md), so only numeric dates are spelt out here.
-        terms = query_terms(" ".join([query, *spell_dates(query)]))
+        terms = with_base_forms(query_terms(" ".join([query, *spell_dates(query)])))
         if not terms:
             return []
         searcher = self.keyword_index.searcher()

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from indexer.textutil import WORD, stem
-from server.engine import Engine, Filters, Hit, query_terms
+from indexer.textutil import IRREGULAR, WORD, stem
+from server.engine import Engine, Filters, Hit, query_terms, with_base_forms
 
 MODES = ("hybrid", "dense", "keyword")
 FUSIONS = ("rerank", "rrf", "weighted")
@@ -89,7 +89,15 @@ def stem_matches(text: str, stems: Iterable[str]) -> list[tuple[int, int, str]]:
     wanted = frozenset(stems)
     if not wanted:
         return []
-    return [(m.start(), m.end(), s) for m in WORD.finditer(text) if (s := stem(m.group(0))) in wanted]
+    out = []
+    for m in WORD.finditer(text):
+        word = m.group(0)
+        s = stem(word)
+        if s not in wanted and (base := IRREGULAR.get(word.lower())):  # "found" for "find"
+            s = stem(base)
+        if s in wanted:
+            out.append((m.start(), m.end(), s))
+    return out
 
 
 def sentence_coverage(sentence_stems: list[str], weights: dict[str, float]) -> float:
@@ -131,7 +139,7 @@ def rerank(
     dense_norm = (cos - lo) / (hi - lo) if hi - lo > 1e-9 else np.ones_like(cos)
     kw = dict(keyword)
     kmax = max(kw.values(), default=0.0) or 1.0
-    weights = engine.idf_weights(query_terms(query))
+    weights = engine.idf_weights(with_base_forms(query_terms(query)))
     d_rank = {p: i + 1 for i, (p, _) in enumerate(dense)}
     k_rank = {p: i + 1 for i, (p, _) in enumerate(keyword)}
     hits = []
@@ -206,7 +214,7 @@ def cap_per_report(engine: Engine, hits: list[Hit], per_report: int | None) -> l
 
 def highlights(text: str, terms: list[str]) -> list[list[int]]:
     """[start, end] offsets in text of words that match a query term by stem."""
-    return sorted([a, b] for a, b, _ in stem_matches(text, {stem(t) for t in terms}))
+    return sorted([a, b] for a, b, _ in stem_matches(text, {stem(t) for t in with_base_forms(terms)}))
 
 
 def report_json(engine: Engine, report_id: str) -> dict:

@@ -60,6 +60,12 @@ def test_search_post_returns_cited_passages(api):
     assert scores == sorted(scores, reverse=True)
 
 
+def test_an_irregular_past_is_highlighted_for_its_base_form(api):
+    body = api.post("/api/search", {"query": "what did the family nurse find", "k": 10, "mode": "keyword"}).json()
+    marked = {p["text"][a:b] for p in body["results"] for a, b in p["highlights"]}
+    assert "found" in marked and "nurse" in marked
+
+
 def test_search_get_form_and_modes(api):
     for mode in ("hybrid", "dense", "keyword"):
         r = api.get("/api/search", params={"q": "disguised compliance", "k": 3, "mode": mode})

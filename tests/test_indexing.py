@@ -354,6 +354,31 @@ def test_numeric_dates_are_spelt_out():
     assert spell_dates("ratio 40-50-60 and 31/13/2014") == []
 
 
+def test_irregular_pasts_carry_their_base_forms():
+    from indexer.expansion import keyword_text
+    from indexer.textutil import sentence_stems
+
+    text = "The nurse found the home cluttered. No agency took the lead."
+    assert sentence_stems(text, [(0, 35), (36, len(text))]).split("\n") == [
+        "clutter find found home nurs the", "agenc lead no take the took",
+    ]
+    assert keyword_text(text, {}).endswith("\nfind take")
+    assert keyword_text("Nothing irregular here.", {}) == "Nothing irregular here."
+
+
+def test_a_passage_that_says_only_the_past_is_found_by_the_base_form(seed_index):
+    from server.engine import Engine
+
+    engine = Engine(seed_index)
+    try:
+        hits = engine.keyword("nurse find", 100)
+        rows = engine.fetch([pid for pid, _ in hits])
+        only_past = [r for r in rows.values() if re.search(r"\bfound\b", r["text"]) and not re.search(r"\bfinds?\b", r["text"], re.I)]
+        assert only_past, "passages that say only 'found' should match 'find'"
+    finally:
+        engine.close()
+
+
 def test_a_passage_that_only_says_the_acronym_is_found_by_its_long_form(seed_index):
     from server.engine import Engine
 
@@ -373,9 +398,15 @@ def test_a_new_keyword_version_rebuilds_the_keyword_index_without_embedding(seed
     manifest = json.loads((gen / store.MANIFEST).read_text())
     manifest["keyword"]["version"] -= 1  # as if built by an older indexer
     (gen / store.MANIFEST).write_text(json.dumps(manifest))
+    with sqlite3.connect(gen / store.DB_NAME) as conn:  # and its stems analysed another way
+        expected = dict(conn.execute("SELECT ordinal || report_id, stems FROM passages"))
+        conn.execute("UPDATE passages SET stems = 'stale'")
     summary = build_index(CORPUS, index, embedder=embedder, progress=False)
     assert not summary.up_to_date and summary.passages_embedded == 0
-    assert store.current_generation(index).path != gen
+    new = store.current_generation(index).path
+    assert new != gen
+    with sqlite3.connect(new / store.DB_NAME) as conn:
+        assert dict(conn.execute("SELECT ordinal || report_id, stems FROM passages")) == expected
 
 
 def test_an_ivf_index_keeps_its_clusters_while_the_collection_size_fits(tmp_path, monkeypatch):
