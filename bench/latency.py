@@ -182,12 +182,14 @@ def main() -> int:
 
     synth = Path(args.synthetic_dir) / f"{args.passages}"
     from indexer import store
+    from indexer.expansion import KEYWORD_VERSION
 
     current = store.current_generation(synth) if (synth / store.CURRENT).exists() else None
     if (
         current is None
         or current.manifest.get("counts", {}).get("passages") != args.passages
         or current.manifest.get("schema_version") != store.SCHEMA_VERSION
+        or current.manifest.get("keyword", {}).get("version") != KEYWORD_VERSION  # words analysed another way
         or current.manifest.get("themes", {}).get("sha256") != store.current_generation(seed_index).manifest.get("themes", {}).get("sha256")
     ):
         shutil.rmtree(synth, ignore_errors=True)
