@@ -1,10 +1,11 @@
-"""Acronyms mined from the corpus, dates spelt out and irregular pasts, to widen keyword matching.
+"""Acronyms mined from the corpus, dates spelt out and base forms, to widen keyword matching.
 
 Reviews lean on acronyms ("LDUH shared information appropriately") while users ask in plain
 words ("what did the hospital do"), give dates as 27-08-2014 while users say "August 2014",
-and say "found" where users ask "find". The keyword index therefore sees each passage with its
-acronyms' long forms, its numeric dates' month names and its irregular pasts' base forms
-added. Queries get their dates spelt out and their irregular pasts' base forms added (see
+and say "found" or "referral" where users ask "find" or "referred". The keyword index therefore
+sees each passage with its acronyms' long forms, its numeric dates' month names and the base
+forms of its words in textutil.BASE_FORMS added. Queries get their dates spelt out and the same
+base forms added (see
 server/engine.py): widening them with acronyms too was measured to add noise (docs/design.md).
 """
 
@@ -14,14 +15,14 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 
-from indexer.textutil import IRREGULAR, WORD
+from indexer.textutil import BASE_FORMS, WORD
 
 _PAREN_ACRONYM = re.compile(r"\(([A-Z][A-Za-z0-9]{1,7})\)")
 # "ACR – Long Form", "ACR - Long Form" or "ACR: Long Form", as glossaries and keys to agencies list them
 _GLOSSARY_ENTRY = re.compile(r"\b([A-Z][A-Z0-9&]{1,7})\s*(?:[–—:]|\s-)\s+(?=[A-Z])")
 # Bumped when what the keyword index or the stored sentence stems see of a passage changes, so
 # that `reviews index` rebuilds the one and recomputes the other.
-KEYWORD_VERSION = 3
+KEYWORD_VERSION = 4
 _SMALL = {"of", "and", "&", "the", "for", "in", "to", "on", "with", "at", "a"}
 _WORDS = re.compile(r"[A-Za-z][A-Za-z'’]*|&")
 _NUMERIC_DATE = re.compile(r"\b(\d{1,2})[-/.](\d{1,2})[-/.](\d{4}|\d{2})\b")
@@ -97,6 +98,7 @@ def keyword_text(text: str, acronyms: dict[str, str]) -> str:
         if base in acronyms:
             extra.append(acronyms[base])
     extra.extend(spell_dates(text))
-    # tantivy stems but cannot join "found" to "find": the base forms go in beside the text
-    extra.extend(IRREGULAR[w] for w in {w.lower() for w in WORD.findall(text)} if w in IRREGULAR)
+    # tantivy stems but cannot join "found" to "find" or "referral" to "refer": the base forms
+    # go in beside the text
+    extra.extend(BASE_FORMS[w] for w in {w.lower() for w in WORD.findall(text)} if w in BASE_FORMS)
     return text if not extra else text + "\n" + " ".join(sorted(set(extra)))

@@ -10,14 +10,14 @@ from nltk.stem.snowball import SnowballStemmer
 WORD = re.compile(r"[A-Za-z0-9]+")
 _stemmer = SnowballStemmer("english")  # the same algorithm as tantivy's en_stem
 
-# Past forms of irregular verbs, which no suffix-stripping stemmer joins to their base: reviews
-# tell what happened in the past tense ("the nurse found", "no agency took the lead") while
-# users ask "what did the nurse find". Forms that are as often other words in these reports
-# are left out: born, bore, lay, lain, wound, ground, bound, rose,
-# and be/do/have, which are stopwords.
+# Words that Snowball does not join to the word a question uses, each line "base form forms...".
+# Past forms of irregular verbs: reviews tell what happened in the past tense ("the nurse
+# found", "no agency took the lead") while users ask "what did the nurse find". Forms that are
+# as often other words in these reports are left out (born, bore, bit, lay, lain, wound, ground,
+# bound, rose), and so are be/do/have, which are stopwords.
 _IRREGULAR_FORMS = """
 arise arose arisen | awake awoke awoken | become became | begin began begun | bend bent |
-bite bit bitten | blow blew blown | break broke broken | bring brought | build built | buy bought |
+bite bitten | blow blew blown | break broke broken | bring brought | build built | buy bought |
 catch caught | choose chose chosen | come came | deal dealt | draw drew drawn | drink drank drunk |
 drive drove driven | eat ate eaten | fall fell fallen | feed fed | feel felt | fight fought |
 find found | flee fled | fly flew flown | forbid forbade forbidden | forget forgot forgotten |
@@ -33,9 +33,20 @@ teach taught | tear tore torn | tell told | think thought | throw threw thrown |
 understand understood | undertake undertook undertaken | wake woke woken | wear wore worn | weep wept |
 win won | withdraw withdrew withdrawn | withhold withheld | write wrote written
 """
-IRREGULAR: dict[str, str] = {
+# Nouns of the domain's common verbs and adjectives whose stems differ ("referral" gives
+# "referr", "referred" gives "refer"; "pregnancy" and "pregnant"; "death" and "died").
+_DERIVED_FORMS = """
+refer referral referrals | pregnant pregnancy pregnancies | injure injury injuries | fail failure failures |
+die death deaths dead | decide decision decisions | disclose disclosure disclosures | admit admission admissions |
+intervene intervention interventions | conclude conclusion conclusions | publish publication |
+explain explanation explanations | describe description descriptions | provide provision provisions |
+respond response responses | apply application applications | identify identification | close closure |
+deny denial | absent absence absences | violent violence | safe safety | anxious anxiety |
+hospital hospitalised hospitalized
+"""
+BASE_FORMS: dict[str, str] = {
     form: forms.split()[0]
-    for forms in _IRREGULAR_FORMS.split("|")
+    for forms in (_IRREGULAR_FORMS + "|" + _DERIVED_FORMS).split("|")
     for form in forms.split()[1:]
 }
 
@@ -48,10 +59,10 @@ def stem(word: str) -> str:
 
 def sentence_stems(text: str, spans: list[tuple[int, int]], offset: int = 0) -> str:
     """The distinct stems of each sentence, one line per sentence, for fast matching later;
-    an irregular past adds its base form's stem too ("took" gives "took" and "take")."""
+    a word in BASE_FORMS adds its base form's stem too ("took" gives "took" and "take")."""
     lines = []
     for a, b in spans:
         words = WORD.findall(text[a - offset : b - offset])
-        found = {stem(w) for w in words} | {stem(IRREGULAR[w.lower()]) for w in words if w.lower() in IRREGULAR}
+        found = {stem(w) for w in words} | {stem(BASE_FORMS[w.lower()]) for w in words if w.lower() in BASE_FORMS}
         lines.append(" ".join(sorted(found)))
     return "\n".join(lines)

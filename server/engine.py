@@ -26,7 +26,7 @@ from indexer import store
 from indexer.build import onnx_path
 from indexer.embedding import OnnxQueryEncoder, model_fingerprint
 from indexer.expansion import spell_dates
-from indexer.textutil import IRREGULAR, stem
+from indexer.textutil import BASE_FORMS, stem
 from indexer.themes import CueIndex, Evidence, TaggingParams, Taxonomy, Theme, theme_scores
 
 log = logging.getLogger(__name__)
@@ -82,8 +82,8 @@ def query_terms(text: str) -> list[str]:
 
 
 def with_base_forms(terms: list[str]) -> list[str]:
-    """Query terms plus the base form of each irregular past ("took" adds "take")."""
-    return list(dict.fromkeys([*terms, *(IRREGULAR[t] for t in terms if t in IRREGULAR)]))
+    """Query terms plus the base form of each word in BASE_FORMS ("took" adds "take", "death" adds "die")."""
+    return list(dict.fromkeys([*terms, *(BASE_FORMS[t] for t in terms if t in BASE_FORMS)]))
 
 
 class LRU:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from indexer.textutil import IRREGULAR, WORD, stem
+from indexer.textutil import BASE_FORMS, WORD, stem
 from server.engine import Engine, Filters, Hit, query_terms, with_base_forms
 
 MODES = ("hybrid", "dense", "keyword")
@@ -93,7 +93,7 @@ def stem_matches(text: str, stems: Iterable[str]) -> list[tuple[int, int, str]]:
     for m in WORD.finditer(text):
         word = m.group(0)
         s = stem(word)
-        if s not in wanted and (base := IRREGULAR.get(word.lower())):  # "found" for "find"
+        if s not in wanted and (base := BASE_FORMS.get(word.lower())):  # "found" for "find", "referral" for "refer"
             s = stem(base)
         if s in wanted:
             out.append((m.start(), m.end(), s))

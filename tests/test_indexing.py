@@ -354,15 +354,15 @@ def test_numeric_dates_are_spelt_out():
     assert spell_dates("ratio 40-50-60 and 31/13/2014") == []
 
 
-def test_irregular_pasts_carry_their_base_forms():
+def test_irregular_pasts_and_derived_nouns_carry_their_base_forms():
     from indexer.expansion import keyword_text
     from indexer.textutil import sentence_stems
 
-    text = "The nurse found the home cluttered. No agency took the lead."
-    assert sentence_stems(text, [(0, 35), (36, len(text))]).split("\n") == [
-        "clutter find found home nurs the", "agenc lead no take the took",
+    text = "The nurse found the home cluttered. No agency took the lead. The referral came late."
+    assert sentence_stems(text, [(0, 35), (36, 60), (61, len(text))]).split("\n") == [
+        "clutter find found home nurs the", "agenc lead no take the took", "came come late refer referr the",
     ]
-    assert keyword_text(text, {}).endswith("\nfind take")
+    assert keyword_text(text, {}).endswith("\ncome find refer take")
     assert keyword_text("Nothing irregular here.", {}) == "Nothing irregular here."
 
 
