@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -84,20 +85,29 @@ def fuse_weighted(
     return sorted(hits.values(), key=lambda h: -h.score)
 
 
+@lru_cache(maxsize=200_000)
+def _word_stems(word: str) -> tuple[str, ...]:
+    """A word's stem, and its base form's stem when it has one ("found": "found", "find")."""
+    base = BASE_FORMS.get(word.lower())
+    return (stem(word), stem(base)) if base else (stem(word),)
+
+
 def stem_matches(text: str, stems: Iterable[str]) -> list[tuple[int, int, str]]:
-    """(start, end, stem) of the words in text whose stem is one of `stems` (stems are cached)."""
+    """(start, end, stem) of the words in text whose stem is one of `stems`; a word also
+    matches by its base form's stem ("found" for "find", "referral" for "refer")."""
     wanted = frozenset(stems)
     if not wanted:
         return []
-    out = []
-    for m in WORD.finditer(text):
-        word = m.group(0)
-        s = stem(word)
-        if s not in wanted and (base := BASE_FORMS.get(word.lower())):  # "found" for "find", "referral" for "refer"
-            s = stem(base)
-        if s in wanted:
-            out.append((m.start(), m.end(), s))
-    return out
+    # decide once per distinct word, then walk the text only for the words that matched
+    hits = {}
+    for word in set(WORD.findall(text)):
+        for s in _word_stems(word):
+            if s in wanted:
+                hits[word] = s
+                break
+    if not hits:
+        return []
+    return [(m.start(), m.end(), hits[w]) for m in WORD.finditer(text) if (w := m.group(0)) in hits]
 
 
 def sentence_coverage(sentence_stems: list[str], weights: dict[str, float]) -> float:
