@@ -7,7 +7,8 @@ import time
 from dataclasses import dataclass
 
 from server.engine import Engine, Filters, query_terms, with_base_forms
-from server.search import passage_json, report_json, retrieve
+from server.search import corrections_json, passage_json, report_json, retrieve
+from server.spelling import correct_query
 
 # Calibrated on the development questions against off-topic questions (docs/benchmarks.md):
 # a question is answerable when its best passage's cosine similarity reaches this value.
@@ -51,6 +52,8 @@ def _too_similar(a: str, b: str) -> bool:
 def ask(engine: Engine, question: str, k: int = 5, filters: Filters | None = None) -> dict:
     """Answer with up to three cited sentences, or say the reports do not answer it."""
     t0 = time.perf_counter()
+    asked = question
+    question, corrections = correct_query(engine, question)
     hits = retrieve(engine, question, max(k, CANDIDATE_PASSAGES), "hybrid", filters)
     top = hits[: max(k, CANDIDATE_PASSAGES)]
     rows = engine.fetch([h.pid for h in top])
@@ -60,7 +63,8 @@ def ask(engine: Engine, question: str, k: int = 5, filters: Filters | None = Non
     best_cos = float((pvecs @ qvec).max()) if len(top) else 0.0
     passages = [passage_json(engine, rows[h.pid], h.score, terms) for h in top[:k]]
     answerable = bool(top) and best_cos >= ANSWERABLE_MIN_COSINE
-    base = {"question": question, "passages": passages, "best_cosine": round(best_cos, 4)}
+    base = {"question": asked, "corrections": corrections_json(corrections), "passages": passages,
+            "best_cosine": round(best_cos, 4)}
     if not answerable:
         return {**base, "answerable": False, "answer": NOT_FOUND, "citations": [],
                 "took_ms": round((time.perf_counter() - t0) * 1000, 2)}

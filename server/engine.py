@@ -26,7 +26,7 @@ from indexer import store
 from indexer.build import onnx_path
 from indexer.embedding import OnnxQueryEncoder, model_fingerprint
 from indexer.expansion import spell_dates
-from indexer.textutil import BASE_FORMS, stem
+from indexer.textutil import BASE_FORMS, WORD, stem
 from indexer.themes import CueIndex, Evidence, TaggingParams, Taxonomy, Theme, theme_scores
 
 log = logging.getLogger(__name__)
@@ -170,7 +170,9 @@ class Engine:
         self.model_name = self.manifest["model"]["name"]
         self.encoder = query_encoder or self._load_encoder()
         self.vector_cache = LRU(2048)
-        self.idf_cache = LRU(50_000)
+        self.df_cache = LRU(50_000)
+        self.corrections_cache = LRU(5_000)
+        self._vocabulary: frozenset[str] | None = None
         self.load_seconds = time.perf_counter() - t0
 
     # -- loading ---------------------------------------------------------------------------
@@ -417,19 +419,53 @@ class Engine:
     def idf_weights(self, terms: list[str]) -> dict[str, float]:
         """BM25 idf of each query term's stem in the keyword index (cached per stem)."""
         out: dict[str, float] = {}
-        searcher = None
         for term in terms:
             s = stem(term)
-            if s in out:
-                continue
-            idf = self.idf_cache.get(s)
-            if idf is None:
-                searcher = searcher or self.keyword_index.searcher()
-                df = searcher.doc_freq("body", s)
-                idf = math.log(1 + (self.n_passages - df + 0.5) / (df + 0.5))
-                self.idf_cache.put(s, idf)
-            out[s] = idf
+            if s not in out:
+                df = self.doc_freq(s)
+                out[s] = math.log(1 + (self.n_passages - df + 0.5) / (df + 0.5))
         return out
+
+    def doc_freq(self, term_stem: str) -> int:
+        """Passages whose keyword text holds this stem (cached per stem)."""
+        df = self.df_cache.get(term_stem)
+        if df is None:
+            df = self.keyword_index.searcher().doc_freq("body", term_stem)
+            self.df_cache.put(term_stem, df)
+        return df
+
+    def terms_with_prefix(self, prefix: str) -> list[tuple[str, int]]:
+        """Indexed stems that start with prefix, with their passage counts."""
+        return self.keyword_index.searcher().terms_with_prefix("body", prefix)
+
+    def surface_words(self, term_stem: str, passages: int = 10) -> set[str]:
+        """Words as the reports write them whose stem is term_stem ("safeguard": "safeguarding", ...)."""
+        import tantivy
+
+        searcher = self.keyword_index.searcher()
+        # a term query, not the parser: the parser would stem the stem again
+        query = tantivy.Query.term_query(self.keyword_index.schema, "body", term_stem)
+        pids = [searcher.doc(address)["pid"][0] for _, address in searcher.search(query, limit=passages).hits]
+        marks = ",".join("?" * len(pids))
+        texts = [r[0] for r in self.conn().execute(f"SELECT text FROM passages WHERE id IN ({marks})", pids)]
+        return {w.lower() for text in texts for w in set(WORD.findall(text)) if stem(w) == term_stem}
+
+    def is_known_word(self, word: str) -> bool:
+        """Whether the embedding model's vocabulary holds the word whole (a real English word)."""
+        if self._vocabulary is None:
+            from tokenizers import Tokenizer
+
+            path = Path(self.manifest["model"]["path"]) / "tokenizer.json"
+            self._vocabulary = frozenset(Tokenizer.from_file(str(path)).get_vocab()) if path.exists() else frozenset()
+        return word.lower() in self._vocabulary
+
+    def cached_correction(self, word: str, find) -> str | None:  # noqa: ANN001 - a callable
+        """The correction for an unknown query word, computed once per word."""
+        hit = self.corrections_cache.get(word)
+        if hit is None:
+            hit = (find(),)  # a tuple, so that "no correction" is cached too
+            self.corrections_cache.put(word, hit)
+        return hit[0]
 
     def fetch(self, pids: list[int]) -> dict[int, dict]:
         """Passage rows by id."""

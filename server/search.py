@@ -11,6 +11,7 @@ import numpy as np
 
 from indexer.textutil import BASE_FORMS, WORD, stem
 from server.engine import Engine, Filters, Hit, query_terms, with_base_forms
+from server.spelling import Correction, correct_query
 
 MODES = ("hybrid", "dense", "keyword")
 FUSIONS = ("rerank", "rrf", "weighted")
@@ -268,18 +269,24 @@ def theme_facets(engine: Engine, pids: list[int]) -> list[dict]:
     return sorted(out, key=lambda f: -f["count"])
 
 
+def corrections_json(corrections: list[Correction]) -> list[dict]:
+    """The query words that were replaced, for the page to say what was searched for."""
+    return [{"typed": c.typed, "used": c.used} for c in corrections]
+
+
 def search(engine: Engine, req: SearchRequest) -> dict:
     """Run a search request and build the response body."""
     t0 = time.perf_counter()
     timings: dict = {}
-    hits = retrieve(engine, req.query, max(req.k * 3, req.k), req.mode, req.filters, req.fusion, timings)
+    query, corrections = correct_query(engine, req.query)
+    hits = retrieve(engine, query, max(req.k * 3, req.k), req.mode, req.filters, req.fusion, timings)
     hits = cap_per_report(engine, hits, req.per_report)
     # facets count the candidate passages the ranking weighed, not only the k shown
     facets = {"themes": theme_facets(engine, [h.pid for h in hits])}
     hits = hits[: req.k]
     t = time.perf_counter()
     rows = engine.fetch([h.pid for h in hits])
-    terms = query_terms(req.query)
+    terms = query_terms(query)
     results = []
     for h in hits:
         p = passage_json(engine, rows[h.pid], h.score, terms)
@@ -293,6 +300,7 @@ def search(engine: Engine, req: SearchRequest) -> dict:
     timings["fetch_ms"] = (time.perf_counter() - t) * 1000
     return {
         "query": req.query,
+        "corrections": corrections_json(corrections),
         "mode": req.mode,
         "k": req.k,
         "took_ms": round((time.perf_counter() - t0) * 1000, 2),

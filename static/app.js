@@ -264,6 +264,18 @@ function failed(container, err) {
   setStatus(`Error: ${err.message || err}`, true);
 }
 
+// "Searched for safeguarding (you typed safegaurding)": the words the server corrected, as text nodes.
+function correctionsNote(corrections) {
+  if (!corrections || !corrections.length) return null;
+  const note = el("p", { className: "corrections", role: "note" }, "Searched for ");
+  corrections.forEach((c, i) => {
+    if (i) note.append(", ");
+    note.append(el("strong", { text: c.used }), ` (you typed ${c.typed})`);
+  });
+  note.append(".");
+  return note;
+}
+
 // ---- search ---------------------------------------------------------------------------------
 
 async function runSearch(params) {
@@ -274,6 +286,8 @@ async function runSearch(params) {
     clear(box);
     box.removeAttribute("aria-busy");
     state.lastHits = data.results;
+    const note = correctionsNote(data.corrections);
+    if (note) box.append(note);
     const facets = themeFacets(data.facets && data.facets.themes, params);
     if (facets) box.append(facets);
     if (!data.results.length) {
@@ -298,6 +312,8 @@ async function runAsk(question) {
     clear(box);
     box.removeAttribute("aria-busy");
     state.lastHits = data.passages;
+    const note = correctionsNote(data.corrections);
+    if (note) box.append(note);
     if (!data.answerable) {
       box.append(el("div", { className: "not-found", role: "note" },
         el("h2", { text: "Not found in these reports" }),

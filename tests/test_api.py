@@ -66,6 +66,25 @@ def test_an_irregular_past_is_highlighted_for_its_base_form(api):
     assert "found" in marked and "nurse" in marked
 
 
+def test_misspelt_and_american_words_are_corrected_and_reported(api):
+    body = api.post("/api/search", {"query": "safegaurding supervison for newly qualified health vistors", "k": 5}).json()
+    assert body["query"] == "safegaurding supervison for newly qualified health vistors"
+    used = {c["typed"]: c["used"] for c in body["corrections"]}
+    assert used["safegaurding"] == "safeguarding" and used["vistors"] == "visitors"
+    marked = {p["text"][a:b].lower() for p in body["results"] for a, b in p["highlights"]}
+    assert "safeguarding" in marked
+    body = api.post("/api/search", {"query": "challenging behavior", "k": 3}).json()
+    assert body["corrections"] == [{"typed": "behavior", "used": "behaviour"}]
+    answer = api.post("/api/ask", {"question": "was the baby's weight monitored by the helth visitor"}).json()
+    assert answer["corrections"] == [{"typed": "helth", "used": "health"}]
+
+
+def test_real_words_the_reports_never_use_are_left_alone(api):
+    for query in ("How do I bake banana bread?", "How tall is Mount Everest?", "disguised compliance"):
+        assert api.post("/api/search", {"query": query, "k": 3}).json()["corrections"] == [], query
+    assert api.post("/api/ask", {"question": "How do I bake banana bread?"}).json()["answerable"] is False
+
+
 def test_search_get_form_and_modes(api):
     for mode in ("hybrid", "dense", "keyword"):
         r = api.get("/api/search", params={"q": "disguised compliance", "k": 3, "mode": mode})

@@ -86,6 +86,7 @@ def test_search_shows_highlights_citations_and_filters(driver, live_server):
     cite = cards[0].find_element("css selector", ".cite").text
     assert " — " in cite and any(str(y) in cite for y in (2015, 2016, 2020))
     assert "passages found" in driver.find_element("id", "status").text  # the aria-live region
+    assert not css(driver, "#search-results .corrections")
     before = [c.get_attribute("data-passage") for c in cards]
     driver.save_screenshot(str(SHOTS / "search.png"))
 
@@ -97,6 +98,14 @@ def test_search_shows_highlights_citations_and_filters(driver, live_server):
     assert badges == {"Recommendations"}
     driver.save_screenshot(str(SHOTS / "search-filtered.png"))
     assert console_errors(driver) == []
+
+
+def test_a_corrected_word_is_shown(driver, live_server):
+    driver.get(live_server.url + "/")
+    search(driver, "safegaurding supervison")
+    note = css(driver, "#search-results .corrections")[0].text
+    assert "safeguarding" in note and "you typed safegaurding" in note
+    assert css(driver, "#search-results .card")
 
 
 def test_ask_answer_and_not_found(driver, live_server):

@@ -1,0 +1,101 @@
+"""Query words the index has never seen: American spellings and typing slips, corrected to a
+word the reports use ("behavior" -> "behaviour", "safegaurding" -> "safeguarding").
+
+A word is only ever corrected when its stem occurs in no passage, so a rare word of the
+reports is left alone, and a typing slip only when the word is not in the embedding model's
+vocabulary either, so that an English word the reports never use is not bent into one they do
+("bread" into "broad"). The response says what was changed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rapidfuzz.distance import OSA
+
+from indexer.textutil import WORD, stem
+
+# American -> British endings and spellings, tried in order; the reports are British.
+_VARIANTS = [
+    (re.compile(r"iz(e|es|ed|ing|ation|ations)$"), r"is\1"),
+    (re.compile(r"yz(e|es|ed|ing)$"), r"ys\1"),
+    (re.compile(r"or(s|ed|ing|al|ally)?$"), r"our\1"),
+    (re.compile(r"er(s)?$"), r"re\1"),
+    (re.compile(r"ense(s)?$"), r"ence\1"),
+    (re.compile(r"og(s)?$"), r"ogue\1"),
+    (re.compile(r"el(ed|ing)$"), r"ell\1"),
+    (re.compile(r"^pedi"), "paedi"),
+    (re.compile(r"^(f|esoph)e"), r"\1oe"),
+    (re.compile(r"^(an|septic)e"), r"\1ae"),
+    (re.compile(r"^hem"), "haem"),
+    (re.compile(r"^edema"), "oedema"),
+]
+MIN_LENGTH = 4  # shorter words are too often meant as typed ("CAF", "ICPC")
+MIN_SLIP_LENGTH = 5  # the vocabulary lacks some short real words whole ("bake")
+
+
+@dataclass(frozen=True)
+class Correction:
+    """One query word replaced by a word of the reports."""
+
+    typed: str
+    used: str
+
+
+def british_variants(word: str) -> list[str]:
+    """British spellings an American-spelt word may have, most likely first."""
+    lower = word.lower()
+    out = []
+    for pattern, repl in _VARIANTS:
+        variant = pattern.sub(repl, lower, count=1)
+        if variant != lower:
+            out.append(variant)
+    return out
+
+
+def max_edits(word: str) -> int:
+    """Typing slips allowed in a word of this length: one up to six letters, two beyond."""
+    return 1 if len(word) <= 6 else 2
+
+
+def nearest_term(typed_stem: str, candidates: list[tuple[str, int]]) -> str | None:
+    """The indexed stem closest to typed_stem within max_edits (a swap of two letters is one),
+    the more frequent on a tie; None when nothing is that close."""
+    limit = max_edits(typed_stem)
+    best: tuple[int, int, str] | None = None
+    for term, count in candidates:
+        d = OSA.distance(typed_stem, term, score_cutoff=limit)
+        if d <= limit and (best is None or (d, -count) < best[:2]):
+            best = (d, -count, term)
+    return best[2] if best else None
+
+
+def correct_query(engine, query: str) -> tuple[str, list[Correction]]:  # noqa: ANN001 - server.engine.Engine
+    """The query with each word unknown to the index replaced by the reports' word for it."""
+    corrections: list[Correction] = []
+    out = query
+    for word in dict.fromkeys(WORD.findall(query)):
+        if len(word) < MIN_LENGTH or not word.isalpha() or word.isupper() or engine.doc_freq(stem(word)):
+            continue
+        used = engine.cached_correction(word.lower(), lambda w=word: _replacement(engine, w))
+        if used:
+            out = re.sub(rf"\b{re.escape(word)}\b", used, out)
+            corrections.append(Correction(word, used))
+    return out, corrections
+
+
+def _replacement(engine, word: str) -> str | None:  # noqa: ANN001
+    for variant in british_variants(word):
+        if engine.doc_freq(stem(variant)):
+            return variant
+    # a real word the reports never use ("bread", "tall") is not a slip: only a word that the
+    # model's own 30,000-word vocabulary lacks as a whole is corrected
+    if len(word) < MIN_SLIP_LENGTH or engine.is_known_word(word):
+        return None
+    target = nearest_term(stem(word), engine.terms_with_prefix(stem(word)[:2]))
+    if target is None:
+        return None
+    # of the ways the reports write that stem, the one closest to what was typed
+    forms = sorted(engine.surface_words(target), key=lambda w: (OSA.distance(word.lower(), w), w))
+    return forms[0] if forms else None
