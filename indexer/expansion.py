@@ -5,8 +5,8 @@ words ("what did the hospital do"), give dates as 27-08-2014 while users say "Au
 and say "found" or "referral" where users ask "find" or "referred". The keyword index therefore
 sees each passage with its acronyms' long forms, its numeric dates' month names and the base
 forms of its words in textutil.BASE_FORMS added. Queries get their dates spelt out and the same
-base forms added (see
-server/engine.py): widening them with acronyms too was measured to add noise (docs/design.md).
+base forms added (server/engine.py): widening them with acronyms too was measured to add noise
+(docs/design.md).
 """
 
 from __future__ import annotations

@@ -393,7 +393,8 @@ class Engine:
     def keyword(self, query: str, n: int, mask: np.ndarray | None = None) -> list[tuple[int, float]]:
         """Top-n passages by BM25 over body and heading; query syntax is never interpreted."""
         # Documents carry their acronyms' long forms; widening the query as well was measured
-        # to add noise (docs/benchmarks.md), so only numeric dates are spelt out here.
+        # to add noise (docs/design.md), so only numeric dates are spelt out and base forms
+        # added here.
         terms = with_base_forms(query_terms(" ".join([query, *spell_dates(query)])))
         if not terms:
             return []
@@ -446,6 +447,8 @@ class Engine:
         # a term query, not the parser: the parser would stem the stem again
         query = tantivy.Query.term_query(self.keyword_index.schema, "body", term_stem)
         pids = [searcher.doc(address)["pid"][0] for _, address in searcher.search(query, limit=passages).hits]
+        if not pids:  # term counts may still include deleted passages
+            return set()
         marks = ",".join("?" * len(pids))
         texts = [r[0] for r in self.conn().execute(f"SELECT text FROM passages WHERE id IN ({marks})", pids)]
         return {w.lower() for text in texts for w in set(WORD.findall(text)) if stem(w) == term_stem}

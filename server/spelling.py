@@ -59,16 +59,23 @@ def max_edits(word: str) -> int:
     return 1 if len(word) <= 6 else 2
 
 
-def nearest_term(typed_stem: str, candidates: list[tuple[str, int]]) -> str | None:
-    """The indexed stem closest to typed_stem within max_edits (a swap of two letters is one),
-    the more frequent on a tie; None when nothing is that close."""
+def nearest_terms(typed_stem: str, candidates: list[tuple[str, int]], most: int = 4) -> list[tuple[str, int]]:
+    """The indexed stems within max_edits of typed_stem (a swap of two letters is one edit),
+    nearest first and the more frequent first on a tie, at most `most` of them."""
     limit = max_edits(typed_stem)
-    best: tuple[int, int, str] | None = None
+    near = []
     for term, count in candidates:
         d = OSA.distance(typed_stem, term, score_cutoff=limit)
-        if d <= limit and (best is None or (d, -count) < best[:2]):
-            best = (d, -count, term)
-    return best[2] if best else None
+        if d <= limit:
+            near.append((d, -count, term))
+    return [(term, -neg) for _, neg, term in sorted(near)[:most]]
+
+
+def best_form(typed: str, forms: list[tuple[str, int]]) -> str | None:
+    """Of the written forms of the nearest stems (form, the stem's passage count), the one
+    closest to what was typed; the more frequent stem on a tie."""
+    ranked = sorted((OSA.distance(typed.lower(), form), -count, form) for form, count in forms)
+    return ranked[0][2] if ranked else None
 
 
 def correct_query(engine, query: str) -> tuple[str, list[Correction]]:  # noqa: ANN001 - server.engine.Engine
@@ -93,9 +100,7 @@ def _replacement(engine, word: str) -> str | None:  # noqa: ANN001
     # model's own 30,000-word vocabulary lacks as a whole is corrected
     if len(word) < MIN_SLIP_LENGTH or engine.is_known_word(word):
         return None
-    target = nearest_term(stem(word), engine.terms_with_prefix(stem(word)[:2]))
-    if target is None:
-        return None
-    # of the ways the reports write that stem, the one closest to what was typed
-    forms = sorted(engine.surface_words(target), key=lambda w: (OSA.distance(word.lower(), w), w))
-    return forms[0] if forms else None
+    # stems are compared first ("safegaurd" is one swap from "safeguard"), then the words the
+    # reports write for them against what was typed ("supervison": "supervision", not "supervisor")
+    near = nearest_terms(stem(word), engine.terms_with_prefix(stem(word)[:2]))
+    return best_form(word, [(form, count) for term, count in near for form in engine.surface_words(term)])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.spelling import british_variants, max_edits, nearest_term
+from server.spelling import best_form, british_variants, max_edits, nearest_terms
 
 
 def test_american_spellings_have_british_variants():
@@ -14,18 +14,27 @@ def test_american_spellings_have_british_variants():
     assert british_variants("neglect") == []
 
 
-def test_the_nearest_indexed_stem_within_the_slips_allowed():
+def test_the_nearest_indexed_stems_within_the_slips_allowed():
     candidates = [("safeguard", 196), ("safe", 40), ("sanction", 2)]
-    assert nearest_term("safegaurd", candidates) == "safeguard"  # two letters swapped: one slip
-    assert nearest_term("sanctoin", candidates) == "sanction"
-    assert nearest_term("salary", candidates) is None
+    assert nearest_terms("safegaurd", candidates) == [("safeguard", 196)]  # two letters swapped: one slip
+    assert nearest_terms("sanctoin", candidates) == [("sanction", 2)]
+    assert nearest_terms("salary", candidates) == []
 
 
-def test_a_tie_goes_to_the_more_frequent_stem():
-    assert nearest_term("visitr", [("visito", 3), ("visit", 90)]) == "visit"
+def test_nearer_stems_come_first_then_the_more_frequent():
+    candidates = [("visito", 3), ("visit", 90), ("visitor", 40)]  # each one edit away
+    assert nearest_terms("visitr", candidates) == [("visit", 90), ("visitor", 40), ("visito", 3)]
+    assert nearest_terms("safegaurd", [("safeguards", 500), ("safeguard", 5)]) == [("safeguard", 5), ("safeguards", 500)]
+
+
+def test_the_written_form_nearest_to_what_was_typed_wins():
+    forms = [("supervision", 60), ("supervisions", 60), ("supervisor", 7)]
+    assert best_form("supervison", forms) == "supervision"  # a tie at one edit: the commoner stem
+    assert best_form("Vistors", [("visitor", 40), ("visitors", 40)]) == "visitors"
+    assert best_form("x", []) is None
 
 
 def test_longer_words_may_have_two_slips():
     assert max_edits("neglet") == 1
     assert max_edits("assesment") == 2
-    assert nearest_term("asesment", [("assess", 50), ("assessment", 10)]) == "assessment"
+    assert nearest_terms("asesment", [("assess", 50), ("assessment", 10)]) == [("assessment", 10)]
