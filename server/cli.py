@@ -160,6 +160,11 @@ def _serve_workers(index: Path, args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_corrections(corrections: list[dict]) -> None:
+    if corrections:
+        print("Searched for " + ", ".join(f"{c['used']} (you typed {c['typed']})" for c in corrections) + ".\n")
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     """Search passages from the command line."""
     from server.engine import Filters
@@ -174,6 +179,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
+    _print_corrections(result["corrections"])
     for i, p in enumerate(result["results"], 1):
         print(f"{i}. [{p['score']:.3f}] {_cite(p)}")
         print("   " + p["text"][:400].replace("\n", " ") + ("…" if len(p["text"]) > 400 else ""))
@@ -214,6 +220,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
+    _print_corrections(result["corrections"])
     print(result["answer"])
     print()
     for c in result["citations"]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from server.spelling import best_form, british_variants, max_edits, nearest_terms
 
 
@@ -38,3 +41,13 @@ def test_longer_words_may_have_two_slips():
     assert max_edits("neglet") == 1
     assert max_edits("assesment") == 2
     assert nearest_terms("asesment", [("assess", 50), ("assessment", 10)]) == [("assessment", 10)]
+
+
+def test_the_command_line_says_what_it_searched_for(seed_index):
+    out = subprocess.run(
+        [sys.executable, "-m", "server.cli", "search", "diguised complaince", "--k", "2", "--index", str(seed_index)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("Searched for disguised (you typed diguised), compliance (you typed complaince).")
+    assert "1. [" in out.stdout and "para " in out.stdout
