@@ -33,6 +33,9 @@ _VARIANTS = [
 ]
 MIN_LENGTH = 4  # shorter words are too often meant as typed ("CAF", "ICPC")
 MIN_SLIP_LENGTH = 5  # the vocabulary lacks some short real words whole ("bake")
+# Unknown words looked at in one query: each costs a few milliseconds the first time, and a
+# query of hundreds of unknown words is not a misspelt question
+MAX_UNKNOWN_WORDS = 6
 
 
 @dataclass(frozen=True)
@@ -82,9 +85,13 @@ def correct_query(engine, query: str) -> tuple[str, list[Correction]]:  # noqa: 
     """The query with each word unknown to the index replaced by the reports' word for it."""
     corrections: list[Correction] = []
     out = query
+    unknown = 0
     for word in dict.fromkeys(WORD.findall(query)):
         if len(word) < MIN_LENGTH or not word.isalpha() or word.isupper() or engine.doc_freq(stem(word)):
             continue
+        unknown += 1
+        if unknown > MAX_UNKNOWN_WORDS:
+            break
         used = engine.cached_correction(word.lower(), lambda w=word: _replacement(engine, w))
         if used:
             out = re.sub(rf"\b{re.escape(word)}\b", used, out)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from server.spelling import best_form, british_variants, max_edits, nearest_terms
+from server.spelling import MAX_UNKNOWN_WORDS, best_form, british_variants, correct_query, max_edits, nearest_terms
 
 
 def test_american_spellings_have_british_variants():
@@ -51,3 +51,28 @@ def test_the_command_line_says_what_it_searched_for(seed_index):
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("Searched for disguised (you typed diguised), compliance (you typed complaince).")
     assert "1. [" in out.stdout and "para " in out.stdout
+
+
+def test_a_query_of_many_unknown_words_is_not_searched_word_by_word(api):
+    gibberish = " ".join(f"zqxv{chr(97 + i % 26)}{chr(97 + i // 26)}" for i in range(200))  # 1,599 characters
+    r = api.post("/api/search", {"query": gibberish, "k": 3})
+    assert r.status_code == 200 and r.json()["corrections"] == []
+
+
+def test_at_most_a_few_unknown_words_are_looked_up():
+    class Index:  # the engine's lookups, counted
+        looked_up: list[str] = []
+
+        def doc_freq(self, term_stem: str) -> int:
+            return 0
+
+        def cached_correction(self, word: str, find) -> str:
+            self.looked_up.append(word)
+            return word.upper()
+
+    index = Index()
+    words = [f"unknownword{chr(97 + i)}" for i in range(20)]
+    query, corrections = correct_query(index, " ".join(words))
+    assert index.looked_up == words[:MAX_UNKNOWN_WORDS]
+    assert [c.typed for c in corrections] == words[:MAX_UNKNOWN_WORDS]
+    assert query.split()[:MAX_UNKNOWN_WORDS] == [w.upper() for w in words[:MAX_UNKNOWN_WORDS]]
