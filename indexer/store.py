@@ -200,7 +200,12 @@ def vector_to_blob(vec: np.ndarray) -> bytes:
 def ivf_params(n: int) -> tuple[int, int]:
     """Clusters and clusters searched for n vectors: about 4 * sqrt(n), and 1 in 32 of them."""
     nlist = max(256, int(4 * math.sqrt(n)))
-    return nlist, max(16, nlist // 32)
+    return nlist, ivf_nprobe(nlist)
+
+
+def ivf_nprobe(nlist: int) -> int:
+    """Clusters searched of nlist: 1 in 32, at least 16."""
+    return max(16, nlist // 32)
 
 
 def _trained_ivf(previous: Path | None, nlist: int, dim: int):  # noqa: ANN202 (a faiss index or None)
@@ -241,7 +246,7 @@ def build_faiss(vectors: np.ndarray, path: Path, previous: Path | None = None) -
             index.train(sample)
         else:
             nlist = faiss.extract_index_ivf(index).nlist
-            nprobe = max(16, nlist // 32)
+            nprobe = ivf_nprobe(nlist)
         index.add(vectors)
         index.nprobe = nprobe
         info = {"type": f"IVF{nlist},Flat", "nprobe": nprobe}

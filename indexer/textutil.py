@@ -57,12 +57,16 @@ def stem(word: str) -> str:
     return _stemmer.stem(word.lower())
 
 
+@lru_cache(maxsize=200_000)
+def word_stems(word: str) -> tuple[str, ...]:
+    """A word's stem, and its base form's stem when BASE_FORMS has one ("found": "found", "find")."""
+    base = BASE_FORMS.get(word.lower())
+    return (stem(word), stem(base)) if base else (stem(word),)
+
+
 def sentence_stems(text: str, spans: list[tuple[int, int]], offset: int = 0) -> str:
     """The distinct stems of each sentence, one line per sentence, for fast matching later;
     a word in BASE_FORMS adds its base form's stem too ("took" gives "took" and "take")."""
-    lines = []
-    for a, b in spans:
-        words = WORD.findall(text[a - offset : b - offset])
-        found = {stem(w) for w in words} | {stem(BASE_FORMS[w.lower()]) for w in words if w.lower() in BASE_FORMS}
-        lines.append(" ".join(sorted(found)))
-    return "\n".join(lines)
+    return "\n".join(
+        " ".join(sorted({s for w in WORD.findall(text[a - offset : b - offset]) for s in word_stems(w)})) for a, b in spans
+    )

@@ -5,11 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import numpy as np
 
-from indexer.textutil import BASE_FORMS, WORD, stem
+from indexer.textutil import WORD, stem, word_stems
 from server.engine import Engine, Filters, Hit, query_terms, with_base_forms
 from server.spelling import Correction, correct_query
 
@@ -86,13 +85,6 @@ def fuse_weighted(
     return sorted(hits.values(), key=lambda h: -h.score)
 
 
-@lru_cache(maxsize=200_000)
-def _word_stems(word: str) -> tuple[str, ...]:
-    """A word's stem, and its base form's stem when it has one ("found": "found", "find")."""
-    base = BASE_FORMS.get(word.lower())
-    return (stem(word), stem(base)) if base else (stem(word),)
-
-
 def stem_matches(text: str, stems: Iterable[str]) -> list[tuple[int, int, str]]:
     """(start, end, stem) of the words in text whose stem is one of `stems`; a word also
     matches by its base form's stem ("found" for "find", "referral" for "refer")."""
@@ -102,7 +94,7 @@ def stem_matches(text: str, stems: Iterable[str]) -> list[tuple[int, int, str]]:
     # decide once per distinct word, then walk the text only for the words that matched
     hits = {}
     for word in set(WORD.findall(text)):
-        for s in _word_stems(word):
+        for s in word_stems(word):
             if s in wanted:
                 hits[word] = s
                 break
