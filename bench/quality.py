@@ -224,7 +224,7 @@ def main() -> int:
 
         lines += ["### Not answerable", "",
                   f"Off-topic questions refused: {refused}/{len(off)} (bench/data/offtopic.json).",
-                  f"Best passage cosine: off-topic max {max(off_cos):.3f}, development min {min(on_cos):.3f}; "
+                  f"Best passage cosine: off-topic max {max(off_cos):.3f}, lowest of the questions above {min(on_cos):.3f}; "
                   f"threshold {ANSWERABLE_MIN_COSINE} (the midpoint, rounded) leaves a margin of "
                   f"{ANSWERABLE_MIN_COSINE - max(off_cos):.3f} below and {min(on_cos) - ANSWERABLE_MIN_COSINE:.3f} above.", ""]
 

@@ -59,8 +59,9 @@ def ask(engine: Engine, question: str, k: int = 5, filters: Filters | None = Non
     rows = engine.fetch([h.pid for h in top])
     terms = query_terms(question)
     qvec = engine.encode(question)
-    pvecs = engine.vectors([h.pid for h in top])
-    best_cos = float((pvecs @ qvec).max()) if len(top) else 0.0
+    # the closest passage in meaning anywhere (the dense retriever's first, which the scorer's
+    # pool holds), not only among those the scorer put first
+    best_cos = max((h.dense for h in hits if h.dense is not None), default=0.0)
     passages = [passage_json(engine, rows[h.pid], h.score, terms) for h in top[:k]]
     answerable = bool(top) and best_cos >= ANSWERABLE_MIN_COSINE
     base = {"question": asked, "corrections": corrections_json(corrections), "passages": passages,

@@ -222,6 +222,14 @@ class Engine:
             return frozenset()
         return frozenset(i for m in self._case_pattern.finditer(query) for i in self._case_reports[" ".join(m.group(0).split()).lower()])
 
+    def without_case_names(self, query: str) -> str:
+        """The query with the case names it mentions taken out ("what illness did Sofia's mother
+        have" reads "what illness did 's mother have"); the query itself when nothing else is left."""
+        if self._case_pattern is None:
+            return query
+        rest = self._case_pattern.sub(" ", query)
+        return rest if query_terms(rest) else query
+
     def _load_themes(self, conn, max_id: int) -> None:  # noqa: ANN001
         """Themes, each passage's themes as bits of one int64, and every report's theme profile."""
         rows = conn.execute("SELECT * FROM themes ORDER BY ordinal").fetchall()

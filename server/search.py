@@ -131,8 +131,10 @@ def rerank(
     """Score the union of both candidate lists on meaning, BM25 and best-sentence coverage."""
     # a query that names a case ("Child E", "Sofia's mother") is about that case's report; the
     # letter of "Child E" is invisible to both retrievers, and the passages that answer seldom
-    # repeat a child's name ("the mother"), so the name counts for the report, not the passage
+    # repeat a child's name ("the mother"), so the name counts for the report, not the passage:
+    # coverage (here) and BM25 (in retrieve) read the query without it
     named = engine.named_reports(query)
+    lexical = engine.without_case_names(query) if named else query
     pool = list(dict.fromkeys([p for p, _ in dense[:RERANK_POOL]] + [p for p, _ in keyword[:RERANK_POOL]]))
     if not pool:
         return []
@@ -142,7 +144,7 @@ def rerank(
     dense_norm = (cos - lo) / (hi - lo) if hi - lo > 1e-9 else np.ones_like(cos)
     kw = dict(keyword)
     kmax = max(kw.values(), default=0.0) or 1.0
-    weights = engine.idf_weights(with_base_forms(query_terms(query)))
+    weights = engine.idf_weights(with_base_forms(query_terms(lexical)))
     d_rank = {p: i + 1 for i, (p, _) in enumerate(dense)}
     k_rank = {p: i + 1 for i, (p, _) in enumerate(keyword)}
     hits = []
@@ -184,7 +186,9 @@ def retrieve(
         timings["vector_ms"] = (time.perf_counter() - t) * 1000
     if mode in ("keyword", "hybrid"):
         t = time.perf_counter()
-        keyword = engine.keyword(query, pool, mask)
+        # the scorer counts a named case for its report (rerank), so BM25 need not match the name
+        named = mode == "hybrid" and fusion == "rerank" and engine.named_reports(query)
+        keyword = engine.keyword(engine.without_case_names(query) if named else query, pool, mask)
         timings["keyword_ms"] = (time.perf_counter() - t) * 1000
     t = time.perf_counter()
     if mode == "dense":

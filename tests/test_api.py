@@ -123,6 +123,18 @@ def test_a_query_naming_a_case_prefers_that_case(api, engine):
     assert [p["report"]["id"] for p in r.json()["results"]] == ["luton-child-e", "luton-child-e"]
 
 
+def test_a_case_name_counts_for_its_report_not_for_repeating_the_name(api, engine):
+    # BM25 and sentence coverage read the query without the name, so a passage that answers
+    # ("In July 2019, the case was discussed") beats ones that only repeat "Matt"
+    assert engine.without_case_names("when did Matt's mother first become known?").split() == ["when", "did", "'s", "mother", "first", "become", "known?"]
+    assert engine.without_case_names("Child  E") == "Child  E"  # nothing but the name: kept whole
+    assert engine.without_case_names("matters of fact") == "matters of fact"
+    r = api.post("/api/search", {"query": "when was it decided that Matt's case needed a serious case review", "k": 3})
+    top = r.json()["results"][0]
+    assert top["report"]["id"] == "coventry-matt"
+    assert "In July 2019, the case was discussed" in top["text"]
+
+
 def test_per_report_cap_and_context(api):
     r = api.post("/api/search", {"query": "health visitor", "k": 10, "per_report": 1})
     ids = [p["report"]["id"] for p in r.json()["results"]]
@@ -151,6 +163,16 @@ def test_ask_gives_verbatim_citations(api):
     markers = {int(n) for n in re.findall(r"\[(\d+)\]", body["answer"])}
     assert markers == {c["n"] for c in body["citations"]}
     assert "appearing to co-operate" in body["citations"][0]["quote"]
+
+
+def test_answerable_is_judged_on_the_closest_passage_in_the_index(api):
+    # not on the passages the scorer ranked first, which for a question naming a case may all
+    # be far in meaning: the dense retriever's first passage decides
+    question = "what illness did Sofia's mother have"
+    body = api.post("/api/ask", {"question": question}).json()
+    nearest = api.post("/api/search", {"query": question, "mode": "dense", "k": 1}).json()["results"][0]
+    assert body["best_cosine"] == pytest.approx(nearest["score"], abs=1e-4)
+    assert body["answerable"] is True
 
 
 def test_ask_off_topic_is_not_answerable(api):
