@@ -210,6 +210,10 @@ class Engine:
             name = " ".join((self.reports[rid]["child"] or "").split()).lower()
             if len(name) > 1:
                 by_name.setdefault(name, []).append(i)
+            # "Child B1" is also written "B1": a code with a digit is never an ordinary word
+            code = name.removeprefix("child ")
+            if code != name and len(code) > 1 and " " not in code and any(c.isdigit() for c in code):
+                by_name.setdefault(code, []).append(i)
         self._case_reports = by_name
         # longest first, so "child e1" wins over "child e"; \b keeps "Matt" from matching "matter"
         names = sorted(by_name, key=len, reverse=True)

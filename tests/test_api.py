@@ -119,6 +119,9 @@ def test_a_query_naming_a_case_prefers_that_case(api, engine):
     assert named == {"luton-child-e", "luton-child-e-response"}
     assert not engine.named_reports("matters of fact")  # "Matt" is a word, not a prefix
     assert not engine.named_reports("child e1")
+    # a case code with a digit names its case without "Child"; a bare letter does not
+    assert {engine.report_order[i] for i in engine.named_reports("how was B1 injured")} == {"leicester-child-b1"}
+    assert not engine.named_reports("e was injured")
     r = api.post("/api/search", {"query": "which agency led the work with Child E's family", "k": 2})
     assert [p["report"]["id"] for p in r.json()["results"]] == ["luton-child-e", "luton-child-e"]
 
