@@ -88,6 +88,10 @@ class Embedder:
             return []
         return [len(e.ids) - 2 for e in self._tokenizer.encode_batch(texts)]
 
+    def vocabulary(self) -> frozenset[str]:
+        """The word pieces the model knows, whole words among them."""
+        return frozenset(self._tokenizer.get_vocab())
+
     def count_with_specials(self, text: str) -> int:
         """Word pieces the model sees for text, [CLS] and [SEP] included."""
         return len(self._tokenizer.encode(text).ids)
@@ -204,6 +208,10 @@ class OnnxQueryEncoder:
         tokenizer.enable_truncation(256)
         self._tokenizer = tokenizer
 
+    def vocabulary(self) -> frozenset[str]:
+        """The word pieces the model knows, whole words among them."""
+        return frozenset(self._tokenizer.get_vocab())
+
     def encode(self, text: str) -> np.ndarray:
         """One unit-length query vector."""
         ids = np.asarray([self._tokenizer.encode(text).ids], dtype=np.int64)
@@ -231,6 +239,10 @@ class TorchQueryEncoder:
     def __init__(self, embedder: Embedder) -> None:
         self.embedder = embedder
         self._lock = threading.Lock()
+
+    def vocabulary(self) -> frozenset[str]:
+        """The word pieces the model knows, whole words among them."""
+        return self.embedder.vocabulary()
 
     def encode(self, text: str) -> np.ndarray:
         """One unit-length query vector."""

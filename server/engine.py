@@ -468,10 +468,8 @@ class Engine:
     def is_known_word(self, word: str) -> bool:
         """Whether the embedding model's vocabulary holds the word whole (a real English word)."""
         if self._vocabulary is None:
-            from tokenizers import Tokenizer
-
-            path = Path(self.manifest["model"]["path"]) / "tokenizer.json"
-            self._vocabulary = frozenset(Tokenizer.from_file(str(path)).get_vocab()) if path.exists() else frozenset()
+            vocabulary = getattr(self.encoder, "vocabulary", None)
+            self._vocabulary = vocabulary() if vocabulary else frozenset()
         return word.lower() in self._vocabulary
 
     def cached_correction(self, word: str, find) -> str | None:  # noqa: ANN001 - a callable

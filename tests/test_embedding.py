@@ -37,3 +37,12 @@ def test_token_counts_use_the_models_tokenizer(embedder):
     text = "Safeguarding practitioners' caseloads"
     assert embedder.count_with_specials(text) == len(embedder.model.tokenizer(text)["input_ids"])
     assert embedder.max_seq_length == 256
+
+
+def test_both_query_encoders_know_the_same_words(engine, embedder):
+    # the spelling corrector leaves alone a word the model knows whole, whichever encoder serves
+    from indexer.embedding import TorchQueryEncoder
+
+    fast, slow = engine.encoder.vocabulary(), TorchQueryEncoder(embedder).vocabulary()
+    assert fast == slow and len(fast) > 30_000
+    assert engine.is_known_word("Bread") and not engine.is_known_word("safegaurding")
