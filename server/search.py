@@ -127,14 +127,15 @@ def rerank(
     dense: list[tuple[int, float]],
     keyword: list[tuple[int, float]],
     vec: np.ndarray,
+    named: frozenset[int] = frozenset(),
+    lexical: str | None = None,
 ) -> list[Hit]:
-    """Score the union of both candidate lists on meaning, BM25 and best-sentence coverage."""
-    # a query that names a case ("Child E", "Sofia's mother") is about that case's report; the
-    # letter of "Child E" is invisible to both retrievers, and the passages that answer seldom
-    # repeat a child's name ("the mother"), so the name counts for the report, not the passage:
-    # coverage (here) and BM25 (in retrieve) read the query without it
-    named = engine.named_reports(query)
-    lexical = engine.without_case_names(query) if named else query
+    """Score the union of both candidate lists on meaning, BM25 and best-sentence coverage.
+
+    named: positions of the reports whose case the query names; lexical: the query as coverage
+    reads it (without those names), the query itself when None.
+    """
+    lexical = query if lexical is None else lexical
     pool = list(dict.fromkeys([p for p, _ in dense[:RERANK_POOL]] + [p for p, _ in keyword[:RERANK_POOL]]))
     if not pool:
         return []
@@ -175,8 +176,15 @@ def retrieve(
     dense: list[tuple[int, float]] = []
     keyword: list[tuple[int, float]] = []
     vec = None
+    named: frozenset[int] = frozenset()
     if mode == "hybrid" and fusion == "rerank":
         pool = RERANK_POOL  # the second stage reads only each retriever's top RERANK_POOL
+        # a query that names a case ("Child E", "Sofia's mother") is about that case's report;
+        # the letter of "Child E" is invisible to both retrievers, and the passages that answer
+        # seldom repeat a child's name ("the mother"), so the scorer counts the name for the
+        # report, and BM25 and coverage read the query without it
+        named = engine.named_reports(query)
+    lexical = engine.without_case_names(query) if named else query
     if mode in ("dense", "hybrid"):
         t = time.perf_counter()
         vec = engine.encode(query)
@@ -186,9 +194,7 @@ def retrieve(
         timings["vector_ms"] = (time.perf_counter() - t) * 1000
     if mode in ("keyword", "hybrid"):
         t = time.perf_counter()
-        # the scorer counts a named case for its report (rerank), so BM25 need not match the name
-        named = mode == "hybrid" and fusion == "rerank" and engine.named_reports(query)
-        keyword = engine.keyword(engine.without_case_names(query) if named else query, pool, mask)
+        keyword = engine.keyword(lexical, pool, mask)
         timings["keyword_ms"] = (time.perf_counter() - t) * 1000
     t = time.perf_counter()
     if mode == "dense":
@@ -200,7 +206,7 @@ def retrieve(
     elif fusion == "weighted":
         hits = fuse_weighted(dense, keyword)
     else:
-        hits = rerank(engine, query, dense, keyword, vec)
+        hits = rerank(engine, query, dense, keyword, vec, named, lexical)
     timings["fusion_ms"] = (time.perf_counter() - t) * 1000
     return hits
 
