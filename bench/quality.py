@@ -3,7 +3,8 @@
     python bench/quality.py [--index index] [--questions FILE ...] [--no-write]
 
 For each question file: recall@1/5/10, MRR@10 and nDCG@10 of keyword, dense and hybrid search
-(and each fusion method), the accuracy of /api/ask's first citation, off-topic refusals, the
+(and each fusion method) and the accuracy of /api/ask's first citation; over all of them, that
+accuracy by the citation's confidence. Then off-topic and near-domain refusals, the
 not-answerable threshold's margin, query-encoder speed and HTTP latency on one client. The
 baseline is fixed 200-word windows (overlap 50) over the raw files, ranked by BM25 and by the
 same model, built in this run.
@@ -29,6 +30,8 @@ from bench.common import ROOT, Server, command, machine, publish, summary  # noq
 
 DEFAULT_QUESTIONS = [ROOT / "bench" / "data" / f"{name}.json" for name in ("questions", "questions_extra", "questions_more")]
 OFFTOPIC = ROOT / "bench" / "data" / "offtopic.json"
+NEAR_DOMAIN = ROOT / "bench" / "data" / "near_domain.json"
+CONFIDENCE_BANDS = [(0.0, 0.5), (0.5, 0.9), (0.9, 1.0)]
 
 
 def norm(text: str) -> str:
@@ -179,11 +182,13 @@ def main() -> int:
     index = Path(args.index)
     sets = [(Path(f).name, json.loads(Path(f).read_text())["questions"]) for f in args.questions]
     offtopic = json.loads(OFFTOPIC.read_text())["questions"]
+    near_domain = json.loads(NEAR_DOMAIN.read_text())["questions"]
 
     print("building the naive baseline (embedding fixed windows)...", file=sys.stderr)
     baseline = Baseline(naive_windows(Path(args.corpus)))
     lines = ["## Retrieval and answer quality", "", f"Machine: {machine()}.", "", f"Command: `{command()}`", ""]
     results: dict = {}
+    first_citations: list[tuple[float, bool]] = []  # (confidence, holds a gold phrase) over every set
     with Server(index) as server:
         passages = all_passages(server.url)
         for name, questions in sets:
@@ -205,6 +210,8 @@ def main() -> int:
                 dev_cos.append(body["best_cosine"])
                 quote = body["citations"][0]["quote"] if body["citations"] else ""
                 ask_ok += relevant(quote, q["gold"])
+                if body["citations"]:
+                    first_citations.append((body["citations"][0]["confidence"], relevant(quote, q["gold"])))
             results[name] = {"rows": rows, "ask": ask_ok / len(questions), "answerable": answerable, "n": len(questions), "cos": dev_cos}
             lines += [f"### {name} ({len(questions)} questions)", "",
                       "| retriever | recall@1 | recall@5 | recall@10 | MRR@10 | nDCG@10 |", "|---|---|---|---|---|---|"]
@@ -215,6 +222,15 @@ def main() -> int:
             lines += ["", f"Hybrid MRR@10 minus the naive baseline's best: {hybrid - best_naive:+.3f}.",
                       f"`/api/ask` first citation holds a gold phrase: {ask_ok}/{len(questions)} = {ask_ok / len(questions):.3f}; "
                       f"answerable: {answerable}/{len(questions)}.", ""]
+
+        lines += ["### Citation confidence", "",
+                  f"First citations over all {len(first_citations)} questions above, by their confidence: how many hold a gold phrase.", "",
+                  "| confidence | citations | hold a gold phrase | share |", "|---|---|---|---|"]
+        for lo, hi in CONFIDENCE_BANDS:
+            band = [ok for c, ok in first_citations if lo <= c < hi or (hi == 1.0 and c == 1.0)]
+            share = f"{sum(band) / len(band):.2f}" if band else "-"
+            lines.append(f"| {lo:.1f} to {hi:.1f} | {len(band)} | {sum(band)} | {share} |")
+        lines.append("")
 
         off = [requests.post(server.url + "/api/ask", json={"question": q}, timeout=60).json() for q in offtopic]
         refused = sum(not b["answerable"] for b in off)
@@ -227,6 +243,12 @@ def main() -> int:
                   f"Best passage cosine: off-topic max {max(off_cos):.3f}, lowest of the questions above {min(on_cos):.3f}; "
                   f"threshold {ANSWERABLE_MIN_COSINE} (the midpoint, rounded) leaves a margin of "
                   f"{ANSWERABLE_MIN_COSINE - max(off_cos):.3f} below and {min(on_cos) - ANSWERABLE_MIN_COSINE:.3f} above.", ""]
+        near = [requests.post(server.url + "/api/ask", json={"question": q}, timeout=60).json() for q in near_domain]
+        near_cos = sorted(b["best_cosine"] for b in near)
+        lines += [f"Near-domain questions that the reports do not answer (bench/data/near_domain.json; not a target): "
+                  f"refused {sum(not b['answerable'] for b in near)}/{len(near)}, best passage cosine {near_cos[0]:.3f} to "
+                  f"{near_cos[-1]:.3f}. The threshold tells whether the collection speaks of a question's subject, "
+                  "not whether a passage answers it.", ""]
 
         all_q = [q["q"] for _, qs in sets for q in qs]
         search_cold, search_warm = http_latency(server.url, "/api/search", [{"query": q, "k": 10} for q in all_q])

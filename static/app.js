@@ -334,7 +334,8 @@ async function runAsk(question) {
       const item = el("li", { id: `cite-${c.n}`, className: "card citation" },
         citationLine(c.report, c.section, c.paragraph, c.page, c.section_kind),
         el("p", { className: "text", text: `“${c.quote}”` }),
-        el("p", { className: "confidence", text: `Confidence ${Math.round(c.confidence * 100)}%` }),
+        el("p", { className: "confidence", text: `Confidence ${Math.round(c.confidence * 100)}%`,
+          title: "How close in meaning this quote is to the question. Not a probability: read the passage to judge." }),
         actions(c.report, { start: c.start, end: c.end, paragraph: c.paragraph, page: c.page }));
       list.append(item);
     }

@@ -119,6 +119,8 @@ def test_ask_answer_and_not_found(driver, live_server):
     assert "co-operate" in answer.text
     citations = css(driver, "#ask-results .citation")
     assert citations and citations[0].find_element("css selector", ".open-link")
+    confidence = citations[0].find_element("css selector", ".confidence")
+    assert confidence.text.startswith("Confidence ") and "Not a probability" in confidence.get_attribute("title")
     driver.save_screenshot(str(SHOTS / "ask.png"))
 
     box = wait_for(driver, "#ask-q")
