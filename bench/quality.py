@@ -4,8 +4,9 @@
 
 For each question file: recall@1/5/10, MRR@10 and nDCG@10 of keyword, dense and hybrid search
 (and each fusion method) and the accuracy of /api/ask's first citation; over all of them, that
-accuracy by the citation's confidence. Then off-topic and near-domain refusals, the
-not-answerable threshold's margin, query-encoder speed and HTTP latency on one client. The
+accuracy by the citation's confidence. Then how /api/ask treats off-topic, near-domain and
+loosely worded questions, the not-answerable threshold's margin, query-encoder speed and HTTP
+latency on one client. The
 baseline is fixed 200-word windows (overlap 50) over the raw files, ranked by BM25 and by the
 same model, built in this run.
 """
@@ -31,6 +32,7 @@ from bench.common import ROOT, Server, command, machine, publish, summary  # noq
 DEFAULT_QUESTIONS = [ROOT / "bench" / "data" / f"{name}.json" for name in ("questions", "questions_extra", "questions_more")]
 OFFTOPIC = ROOT / "bench" / "data" / "offtopic.json"
 NEAR_DOMAIN = ROOT / "bench" / "data" / "near_domain.json"
+VAGUE = ROOT / "bench" / "data" / "vague.json"
 CONFIDENCE_BANDS = [(0.0, 0.5), (0.5, 0.9), (0.9, 1.0)]
 
 
@@ -183,6 +185,7 @@ def main() -> int:
     sets = [(Path(f).name, json.loads(Path(f).read_text())["questions"]) for f in args.questions]
     offtopic = json.loads(OFFTOPIC.read_text())["questions"]
     near_domain = json.loads(NEAR_DOMAIN.read_text())["questions"]
+    vague = json.loads(VAGUE.read_text())["questions"]
 
     print("building the naive baseline (embedding fixed windows)...", file=sys.stderr)
     baseline = Baseline(naive_windows(Path(args.corpus)))
@@ -249,6 +252,11 @@ def main() -> int:
                   f"refused {sum(not b['answerable'] for b in near)}/{len(near)}, best passage cosine {near_cos[0]:.3f} to "
                   f"{near_cos[-1]:.3f}. The threshold tells whether the collection speaks of a question's subject, "
                   "not whether a passage answers it.", ""]
+        loose = [requests.post(server.url + "/api/ask", json={"question": q}, timeout=60).json() for q in vague]
+        refused_loose = [q for q, b in zip(vague, loose) if not b["answerable"]]
+        lines += [f"Short, loosely worded questions that the reports do speak to (bench/data/vague.json; not a target): "
+                  f"answered {len(loose) - len(refused_loose)}/{len(loose)}"
+                  + (f"; refused: {', '.join(repr(q) for q in refused_loose)}." if refused_loose else "."), ""]
 
         all_q = [q["q"] for _, qs in sets for q in qs]
         search_cold, search_warm = http_latency(server.url, "/api/search", [{"query": q, "k": 10} for q in all_q])
