@@ -5,8 +5,8 @@
 For each question file: recall@1/5/10, MRR@10 and nDCG@10 of keyword, dense and hybrid search
 (and each fusion method) and the accuracy of /api/ask's first citation; over all of them, that
 accuracy by the citation's confidence. Then how /api/ask treats off-topic, near-domain and
-loosely worded questions, the not-answerable threshold's margin, query-encoder speed and HTTP
-latency on one client. The
+loosely worded questions, the not-answerable threshold's margin, where /api/similar ranks the
+report of each held-out case description, query-encoder speed and HTTP latency on one client. The
 baseline is fixed 200-word windows (overlap 50) over the raw files, ranked by BM25 and by the
 same model, built in this run.
 """
@@ -33,6 +33,7 @@ DEFAULT_QUESTIONS = [ROOT / "bench" / "data" / f"{name}.json" for name in ("ques
 OFFTOPIC = ROOT / "bench" / "data" / "offtopic.json"
 NEAR_DOMAIN = ROOT / "bench" / "data" / "near_domain.json"
 VAGUE = ROOT / "bench" / "data" / "vague.json"
+CASES = ROOT / "bench" / "data" / "case_descriptions.json"
 CONFIDENCE_BANDS = [(0.0, 0.5), (0.5, 0.9), (0.9, 1.0)]
 
 
@@ -186,6 +187,7 @@ def main() -> int:
     offtopic = json.loads(OFFTOPIC.read_text())["questions"]
     near_domain = json.loads(NEAR_DOMAIN.read_text())["questions"]
     vague = json.loads(VAGUE.read_text())["questions"]
+    cases = json.loads(CASES.read_text())["descriptions"]
 
     print("building the naive baseline (embedding fixed windows)...", file=sys.stderr)
     baseline = Baseline(naive_windows(Path(args.corpus)))
@@ -257,6 +259,17 @@ def main() -> int:
         lines += [f"Short, loosely worded questions that the reports do speak to (bench/data/vague.json; not a target): "
                   f"answered {len(loose) - len(refused_loose)}/{len(loose)}"
                   + (f"; refused: {', '.join(repr(q) for q in refused_loose)}." if refused_loose else "."), ""]
+
+        lines += ["### Similar cases", "", "Held-out case descriptions (bench/data/case_descriptions.json), written after the weights "
+                  "were set: where `/api/similar` ranks the described report.", "",
+                  "| described report | words | rank | ranked first |", "|---|---|---|---|"]
+        firsts = 0
+        for case in cases:
+            ranked = [r["report"]["id"] for r in requests.post(server.url + "/api/similar", json={"text": case["text"], "k": 10}, timeout=60).json()["reports"]]
+            rank = ranked.index(case["report_id"]) + 1 if case["report_id"] in ranked else None
+            firsts += rank == 1
+            lines.append(f"| {case['report_id']} | {len(case['text'].split())} | {rank or '-'} | {ranked[0] if ranked else '-'} |")
+        lines += ["", f"Right report first: {firsts}/{len(cases)}.", ""]
 
         all_q = [q["q"] for _, qs in sets for q in qs]
         search_cold, search_warm = http_latency(server.url, "/api/search", [{"query": q, "k": 10} for q in all_q])
