@@ -81,6 +81,8 @@ def similar_post():  # noqa: ANN201
     k = parse_k(data.get("k"), default=5)
     filters = parse_filters(data.get("filters"), set(eng.reports), set(eng.theme_ids))
     report_id = data.get("report_id")
+    if report_id is not None and data.get("text") is not None:
+        raise ApiError(400, "ambiguous_request", "give either 'text' (a case description) or 'report_id', not both")
     if report_id is not None:
         if not isinstance(report_id, str):
             raise ApiError(400, "invalid_field", "'report_id' must be a string")

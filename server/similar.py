@@ -18,6 +18,10 @@ MAX_PIECES = 24
 # W_WORDS for its best BM25 passages. Measured on one description per seed review plus two
 # more (docs/benchmarks.md): meaning alone put the right report first for 5 of 7.
 W_THEMES, W_WORDS = 0.15, 0.10
+# Every review opens with the same statutory framing ("This Serious Case Review is conducted
+# under Working Together...") and methodology; compared report to report, those passages made
+# any two reviews look alike, so unless a section_kind filter asks for them, they take no part.
+BOILERPLATE_KINDS = ("introduction", "methodology", "glossary", "appendix")
 
 
 def split_description(text: str, max_words: int = 120) -> list[str]:
@@ -121,6 +125,10 @@ def similar_to_report(engine: Engine, report_id: str, k: int = 5, filters: Filte
     own = engine.report_passages[report_id]
     own_index = engine.report_order.index(report_id)
     not_self = engine.p_report != own_index
+    if not (filters and filters.section_kind):
+        substantive = ~np.isin(engine.p_kind, [i for i, kind in enumerate(engine.kinds) if kind in BOILERPLATE_KINDS])
+        not_self &= substantive
+        own = [pid for pid in own if substantive[pid]] or own  # a report of nothing else is compared whole
     mask = not_self if mask is None else (mask & not_self)
     vecs = engine.vectors(own)
     best: dict[int, float] = {}

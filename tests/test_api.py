@@ -197,6 +197,20 @@ def test_similar_from_text_and_report(api):
     body = api.post("/api/similar", {"report_id": "luton-child-e", "k": 5}).json()
     ids = [r["report"]["id"] for r in body["reports"]]
     assert "luton-child-e" not in ids and len(ids) == 4
+    both = api.post("/api/similar", {"report_id": "luton-child-e", "text": text})
+    assert both.status_code == 400 and both.json()["error"]["code"] == "ambiguous_request"
+
+
+def test_similar_reports_are_alike_in_their_case_not_in_their_framing(api):
+    # every review opens with the same statutory framing and methodology; the board's response
+    # to the Child E review is about the same case, so it must come first, on substance
+    body = api.post("/api/similar", {"report_id": "luton-child-e", "k": 5}).json()
+    assert body["reports"][0]["report"]["id"] == "luton-child-e-response"
+    kinds = {p["section_kind"] for r in body["reports"] for p in r["evidence"]}
+    assert kinds and not kinds & {"introduction", "methodology", "glossary", "appendix"}, kinds
+    # a section_kind filter that asks for methodology still gets it
+    body = api.post("/api/similar", {"report_id": "luton-child-e", "filters": {"section_kind": ["methodology"]}}).json()
+    assert body["reports"] and {p["section_kind"] for r in body["reports"] for p in r["evidence"]} == {"methodology"}
 
 
 # One case description per seed review, written from the case's facts (age, harm, family,
