@@ -242,7 +242,9 @@ async function render() {
     if (params.get("q")) await runAsk(params.get("q")); else { clear($("ask-results")); setStatus(""); }
   } else if (tab === "similar") {
     $("similar-q").value = params.get("q") || "";
-    if (params.get("q")) await runSimilar(params.get("q")); else { clear($("similar-results")); setStatus(""); }
+    if (params.get("report")) await runSimilar({ report_id: params.get("report") });
+    else if (params.get("q")) await runSimilar({ text: params.get("q") });
+    else { clear($("similar-results")); setStatus(""); }
   } else if (tab === "about") {
     setStatus("");
   } else if (tab === "read") {
@@ -348,13 +350,18 @@ async function runAsk(question) {
 
 // ---- similar cases ------------------------------------------------------------------------------
 
-async function runSimilar(text) {
+// query: {text} for a case description, or {report_id} for the reports most like a report
+async function runSimilar(query) {
   const box = $("similar-results");
   loading(box, "Comparing with every report…");
   try {
-    const data = await api("/api/similar", { text, k: 5 });
+    const data = await api("/api/similar", { ...query, k: 5 });
     clear(box);
     box.removeAttribute("aria-busy");
+    const source = query.report_id ? state.byId[query.report_id] : null;
+    if (query.report_id) {
+      box.append(el("p", { className: "similar-source", text: `Reports most like ${source ? source.title : query.report_id}, compared on their findings, analysis and recommendations:` }));
+    }
     if (!data.reports.length) {
       box.append(el("p", { className: "empty", text: "No similar reports found." }));
       setStatus("No results.");
@@ -402,7 +409,9 @@ async function openReader(reportId, start, end) {
     }
     reader.append(el("h2", { text: report.title }),
       el("p", { className: "meta", text: `${report.area || "unknown area"} · ${report.year || "n.d."} · ${report.review_type || ""}${report.child ? " · " + report.child : ""}` }));
-    reader.append(themeProfile(report));
+    const like = el("a", { href: `?${new URLSearchParams({ tab: "similar", report: report.id })}`, className: "similar-link", text: "Find reports like this one" });
+    like.addEventListener("click", (event) => { event.preventDefault(); navigate(like.getAttribute("href")); });
+    reader.append(themeProfile(report), el("p", { className: "actions" }, like));
     const headingStarts = new Map(report.sections.filter((s) => s.heading).map((s) => [s.start, s]));
     const text = report.text;
     let at = 0;

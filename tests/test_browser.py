@@ -145,6 +145,20 @@ def test_similar_cases_puts_the_right_report_first(driver, live_server):
     assert console_errors(driver) == []
 
 
+def test_reports_like_the_one_in_the_reader(driver, live_server):
+    driver.get(live_server.url + "/?tab=read&report=luton-child-e")
+    wait_for(driver, "#reader .similar-link").click()
+    first = wait_for(driver, "#similar-results .report-result")
+    assert "tab=similar" in driver.current_url and "report=luton-child-e" in driver.current_url
+    assert "Child E" in driver.find_element("css selector", "#similar-results .similar-source").text
+    ranked = [c.get_attribute("data-report") for c in css(driver, "#similar-results .report-result")]
+    assert first.get_attribute("data-report") == "luton-child-e-response" and "luton-child-e" not in ranked
+    driver.save_screenshot(str(SHOTS / "similar-report.png"))
+    driver.back()  # the reader comes back, as the address says
+    wait_for(driver, "#reader .similar-link")
+    assert console_errors(driver) == []
+
+
 def test_theme_chips_facets_and_report_profile(driver, live_server):
     driver.get(live_server.url + "/")
     driver.get_log("browser")
