@@ -224,6 +224,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2))
         return 0
     _print_corrections(result["corrections"])
+    if result["caution"]:
+        print(f"Note: {result['caution']}")
+        print()
     print(result["answer"])
     print()
     for c in result["citations"]:

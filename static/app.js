@@ -325,6 +325,7 @@ async function runAsk(question) {
       setStatus("The reports do not answer this question; nearest passages shown.");
       return;
     }
+    if (data.caution) box.append(el("p", { className: "caution", role: "note", text: data.caution }));
     const answer = el("div", { className: "answer", "aria-label": "Answer" });
     for (const c of data.citations) {
       const marker = el("a", { className: "marker", href: `#cite-${c.n}`, text: `[${c.n}]`, "aria-label": `Citation ${c.n}` });

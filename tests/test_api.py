@@ -166,6 +166,16 @@ def test_ask_gives_verbatim_citations(api):
     markers = {int(n) for n in re.findall(r"\[(\d+)\]", body["answer"])}
     assert markers == {c["n"] for c in body["citations"]}
     assert "appearing to co-operate" in body["citations"][0]["quote"]
+    assert body["caution"] is None
+
+
+def test_an_answer_of_loosely_related_quotes_says_so(api):
+    from server.answer import LOOSE_BELOW
+
+    body = api.post("/api/ask", {"question": "what was learned about fathers"}).json()
+    assert body["answerable"] is True and body["citations"]
+    assert body["citations"][0]["confidence"] < LOOSE_BELOW
+    assert "loosely related" in body["caution"]
 
 
 def test_answerable_is_judged_on_the_closest_passage_in_the_index(api):
@@ -184,6 +194,7 @@ def test_ask_off_topic_is_not_answerable(api):
     assert body["citations"] == []
     assert body["passages"]
     assert "do not" in body["answer"].lower()
+    assert body["caution"] is None
 
 
 def test_similar_from_text_and_report(api):

@@ -121,7 +121,15 @@ def test_ask_answer_and_not_found(driver, live_server):
     assert citations and citations[0].find_element("css selector", ".open-link")
     confidence = citations[0].find_element("css selector", ".confidence")
     assert confidence.text.startswith("Confidence ") and "Not a probability" in confidence.get_attribute("title")
+    assert not css(driver, "#ask-results .caution")
     driver.save_screenshot(str(SHOTS / "ask.png"))
+
+    box = wait_for(driver, "#ask-q")
+    box.clear()
+    box.send_keys("what was learned about fathers", Keys.ENTER)
+    caution = wait_for(driver, "#ask-results .caution")
+    assert "loosely related" in caution.text and css(driver, "#ask-results .answer")
+    driver.save_screenshot(str(SHOTS / "ask-caution.png"))
 
     box = wait_for(driver, "#ask-q")
     box.clear()
