@@ -207,11 +207,12 @@ def main() -> int:
                 "hybrid, weighted min-max sum": metrics([search_texts(server.url, q["q"], "hybrid", "weighted") for q in questions], questions, n_rel),
                 "**hybrid, second-stage scorer (default)**": metrics([search_texts(server.url, q["q"], "hybrid") for q in questions], questions, n_rel),
             }
-            ask_ok, answerable = 0, 0
+            ask_ok, answerable, cautioned = 0, 0, 0
             dev_cos = []
             for q in questions:
                 body = requests.post(server.url + "/api/ask", json={"question": q["q"]}, timeout=60).json()
                 answerable += body["answerable"]
+                cautioned += bool(body["caution"])
                 dev_cos.append(body["best_cosine"])
                 quote = body["citations"][0]["quote"] if body["citations"] else ""
                 ask_ok += relevant(quote, q["gold"])
@@ -226,7 +227,7 @@ def main() -> int:
             hybrid = rows["**hybrid, second-stage scorer (default)**"]["MRR@10"]
             lines += ["", f"Hybrid MRR@10 minus the naive baseline's best: {hybrid - best_naive:+.3f}.",
                       f"`/api/ask` first citation holds a gold phrase: {ask_ok}/{len(questions)} = {ask_ok / len(questions):.3f}; "
-                      f"answerable: {answerable}/{len(questions)}.", ""]
+                      f"answerable: {answerable}/{len(questions)}, of which {cautioned} with a caution (first citation's confidence below 0.5).", ""]
 
         lines += ["### Citation confidence", "",
                   f"First citations over all {len(first_citations)} questions above, by their confidence: how many hold a gold phrase.", "",
@@ -250,14 +251,16 @@ def main() -> int:
                   f"{ANSWERABLE_MIN_COSINE - max(off_cos):.3f} below and {min(on_cos) - ANSWERABLE_MIN_COSINE:.3f} above.", ""]
         near = [requests.post(server.url + "/api/ask", json={"question": q}, timeout=60).json() for q in near_domain]
         near_cos = sorted(b["best_cosine"] for b in near)
+        answered = [b for b in near if b["answerable"]]
         lines += [f"Near-domain questions that the reports do not answer (bench/data/near_domain.json; not a target): "
-                  f"refused {sum(not b['answerable'] for b in near)}/{len(near)}, best passage cosine {near_cos[0]:.3f} to "
+                  f"refused {len(near) - len(answered)}/{len(near)}, best passage cosine {near_cos[0]:.3f} to "
                   f"{near_cos[-1]:.3f}. The threshold tells whether the collection speaks of a question's subject, "
-                  "not whether a passage answers it.", ""]
+                  f"not whether a passage answers it; of the {len(answered)} answered, {sum(bool(b['caution']) for b in answered)} "
+                  "say that their quotes are only loosely related (`caution`).", ""]
         loose = [requests.post(server.url + "/api/ask", json={"question": q}, timeout=60).json() for q in vague]
         refused_loose = [q for q, b in zip(vague, loose) if not b["answerable"]]
         lines += [f"Short, loosely worded questions that the reports do speak to (bench/data/vague.json; not a target): "
-                  f"answered {len(loose) - len(refused_loose)}/{len(loose)}"
+                  f"answered {len(loose) - len(refused_loose)}/{len(loose)} ({sum(bool(b['caution']) for b in loose)} with a caution)"
                   + (f"; refused: {', '.join(repr(q) for q in refused_loose)}." if refused_loose else "."), ""]
 
         lines += ["### Similar cases", "", "Held-out case descriptions (bench/data/case_descriptions.json), written after the weights "
