@@ -27,7 +27,7 @@ W_COS, W_OVERLAP, W_PASSAGE, W_RANK = 0.6, 0.2, 0.4, 0.1
 # Below this confidence a first citation held the answer a third of the time on the benchmark
 # questions, against three in four above it (docs/design.md), so the answer says so.
 LOOSE_BELOW = 0.5
-LOOSE = "The quoted sentences are only loosely related to the question; open them in their reports to judge."
+LOOSE = "The quoted sentences are only loosely related to the question; the nearest passages are shown for you to judge."
 NOT_FOUND = "The reports in this collection do not appear to answer this question. The nearest passages are shown for you to judge."
 
 _WORDS = re.compile(r"[A-Za-z0-9]+")

@@ -231,7 +231,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     print()
     for c in result["citations"]:
         print(f"[{c['n']}] {_cite(c)}  (confidence {c['confidence']:.2f})")
-    if not result["answerable"]:
+    if not result["answerable"] or result["caution"]:
         for p in result["passages"][:3]:
             print(f"- {_cite(p)}: {p['text'][:200]}…")
     return 0

@@ -343,6 +343,10 @@ async function runAsk(question) {
       list.append(item);
     }
     box.append(list);
+    if (data.caution) {  // the quotes may not answer: the passages nearest the question may
+      box.append(el("h3", { text: "Nearest passages" }));
+      for (const p of data.passages.slice(0, 3)) box.append(passageCard(p));
+    }
     setStatus(`Answer with ${data.citations.length} citation${data.citations.length === 1 ? "" : "s"}.`);
   } catch (err) {
     failed(box, err);

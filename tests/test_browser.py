@@ -129,6 +129,7 @@ def test_ask_answer_and_not_found(driver, live_server):
     box.send_keys("what was learned about fathers", Keys.ENTER)
     caution = wait_for(driver, "#ask-results .caution")
     assert "loosely related" in caution.text and css(driver, "#ask-results .answer")
+    assert css(driver, "#ask-results article.passage"), "the nearest passages are not shown"
     driver.save_screenshot(str(SHOTS / "ask-caution.png"))
 
     box = wait_for(driver, "#ask-q")
