@@ -191,9 +191,6 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_themes(args: argparse.Namespace) -> int:
     """List the themes, or one report's theme profile."""
-    if args.report and args.text is not None:
-        print("error: give a case description or --report ID, not both", file=sys.stderr)
-        return 2
     eng = _engine(args.index)
     if args.report:
         if _unknown_report(eng, args.report):

@@ -1,0 +1,48 @@
+"""The `reviews` command's search, ask, similar and themes, run as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def reviews(index: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run `reviews ARGS --index INDEX` in a child process."""
+    return subprocess.run([sys.executable, "-m", "server.cli", *args, "--index", str(index)],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_search_cites_report_section_and_paragraph(seed_index):
+    out = reviews(seed_index, "search", "disguised compliance", "--k", "2")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("1. [") and "Serious Case Review: Matt" in out.stdout and "para 6.2.4" in out.stdout
+
+
+def test_ask_quotes_and_cites_and_says_when_the_quotes_are_loose(seed_index):
+    out = reviews(seed_index, "ask", "what is disguised compliance")
+    assert out.returncode == 0, out.stderr
+    assert "appearing to co-operate" in out.stdout and "[1] Serious Case Review: Matt" in out.stdout
+    assert "loosely related" not in out.stdout
+    out = reviews(seed_index, "ask", "what was learned about fathers", "--json")
+    body = json.loads(out.stdout)
+    assert body["answerable"] and "loosely related" in body["caution"]
+    out = reviews(seed_index, "ask", "what was learned about fathers")
+    assert out.stdout.startswith("Note: The quoted sentences are only loosely related") and "\n- " in out.stdout
+
+
+def test_similar_from_a_report_and_refuses_a_description_with_it(seed_index):
+    out = reviews(seed_index, "similar", "--report", "luton-child-e", "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["reports"][0]["report"]["id"] == "luton-child-e-response"
+    out = reviews(seed_index, "similar", "a baby died", "--report", "luton-child-e")
+    assert out.returncode == 2 and "not both" in out.stderr
+
+
+def test_themes_of_one_report(seed_index):
+    out = reviews(seed_index, "themes", "coventry-matt")
+    assert out.returncode == 0, out.stderr
+    assert "Safe sleeping" in out.stdout and "passages" in out.stdout
+    out = reviews(seed_index, "themes", "no-such-report")
+    assert out.returncode == 2 and "no report with id" in out.stderr
