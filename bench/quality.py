@@ -28,13 +28,13 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import ROOT, Server, command, machine, publish, summary  # noqa: E402
+from server.answer import ANSWERABLE_MIN_COSINE, LOOSE_BELOW  # noqa: E402
 
 DEFAULT_QUESTIONS = [ROOT / "bench" / "data" / f"{name}.json" for name in ("questions", "questions_extra", "questions_more")]
 OFFTOPIC = ROOT / "bench" / "data" / "offtopic.json"
 NEAR_DOMAIN = ROOT / "bench" / "data" / "near_domain.json"
 VAGUE = ROOT / "bench" / "data" / "vague.json"
 CASES = ROOT / "bench" / "data" / "case_descriptions.json"
-CONFIDENCE_BANDS = [(0.0, 0.5), (0.5, 0.9), (0.9, 1.0)]
 
 
 def norm(text: str) -> str:
@@ -126,6 +126,11 @@ def all_passages(url: str) -> list[str]:
     return texts
 
 
+def ask_all(url: str, questions: list[str]) -> list[dict]:
+    """/api/ask's answer to each question, in order."""
+    return [requests.post(url + "/api/ask", json={"question": q}, timeout=60).json() for q in questions]
+
+
 def search_texts(url: str, query: str, mode: str, fusion: str | None = None) -> list[str]:
     body = {"query": query, "k": 10, "mode": mode}
     if fusion:
@@ -209,15 +214,14 @@ def main() -> int:
             }
             ask_ok, answerable, cautioned = 0, 0, 0
             dev_cos = []
-            for q in questions:
-                body = requests.post(server.url + "/api/ask", json={"question": q["q"]}, timeout=60).json()
+            for q, body in zip(questions, ask_all(server.url, [q["q"] for q in questions])):
                 answerable += body["answerable"]
                 cautioned += bool(body["caution"])
                 dev_cos.append(body["best_cosine"])
-                quote = body["citations"][0]["quote"] if body["citations"] else ""
-                ask_ok += relevant(quote, q["gold"])
+                right = bool(body["citations"]) and relevant(body["citations"][0]["quote"], q["gold"])
+                ask_ok += right
                 if body["citations"]:
-                    first_citations.append((body["citations"][0]["confidence"], relevant(quote, q["gold"])))
+                    first_citations.append((body["citations"][0]["confidence"], right))
             results[name] = {"rows": rows, "ask": ask_ok / len(questions), "answerable": answerable, "n": len(questions), "cos": dev_cos}
             lines += [f"### {name} ({len(questions)} questions)", "",
                       "| retriever | recall@1 | recall@5 | recall@10 | MRR@10 | nDCG@10 |", "|---|---|---|---|---|---|"]
@@ -227,29 +231,28 @@ def main() -> int:
             hybrid = rows["**hybrid, second-stage scorer (default)**"]["MRR@10"]
             lines += ["", f"Hybrid MRR@10 minus the naive baseline's best: {hybrid - best_naive:+.3f}.",
                       f"`/api/ask` first citation holds a gold phrase: {ask_ok}/{len(questions)} = {ask_ok / len(questions):.3f}; "
-                      f"answerable: {answerable}/{len(questions)}, of which {cautioned} with a caution (first citation's confidence below 0.5).", ""]
+                      f"answerable: {answerable}/{len(questions)}, of which {cautioned} with a caution (first citation's confidence below {LOOSE_BELOW}).", ""]
 
         lines += ["### Citation confidence", "",
                   f"First citations over all {len(first_citations)} questions above, by their confidence: how many hold a gold phrase.", "",
                   "| confidence | citations | hold a gold phrase | share |", "|---|---|---|---|"]
-        for lo, hi in CONFIDENCE_BANDS:
+        for lo, hi in [(0.0, LOOSE_BELOW), (LOOSE_BELOW, 0.9), (0.9, 1.0)]:  # the lowest band is the one cautioned
             band = [ok for c, ok in first_citations if lo <= c < hi or (hi == 1.0 and c == 1.0)]
             share = f"{sum(band) / len(band):.2f}" if band else "-"
             lines.append(f"| {lo:.1f} to {hi:.1f} | {len(band)} | {sum(band)} | {share} |")
         lines.append("")
 
-        off = [requests.post(server.url + "/api/ask", json={"question": q}, timeout=60).json() for q in offtopic]
+        off = ask_all(server.url, offtopic)
         refused = sum(not b["answerable"] for b in off)
         off_cos = [b["best_cosine"] for b in off]
         on_cos = [c for r in results.values() for c in r["cos"]]
-        from server.answer import ANSWERABLE_MIN_COSINE
 
         lines += ["### Not answerable", "",
                   f"Off-topic questions refused: {refused}/{len(off)} (bench/data/offtopic.json).",
                   f"Best passage cosine: off-topic max {max(off_cos):.3f}, lowest of the questions above {min(on_cos):.3f}; "
                   f"threshold {ANSWERABLE_MIN_COSINE} (the midpoint, rounded) leaves a margin of "
                   f"{ANSWERABLE_MIN_COSINE - max(off_cos):.3f} below and {min(on_cos) - ANSWERABLE_MIN_COSINE:.3f} above.", ""]
-        near = [requests.post(server.url + "/api/ask", json={"question": q}, timeout=60).json() for q in near_domain]
+        near = ask_all(server.url, near_domain)
         near_cos = sorted(b["best_cosine"] for b in near)
         answered = [b for b in near if b["answerable"]]
         lines += [f"Near-domain questions that the reports do not answer (bench/data/near_domain.json; not a target): "
@@ -257,7 +260,7 @@ def main() -> int:
                   f"{near_cos[-1]:.3f}. The threshold tells whether the collection speaks of a question's subject, "
                   f"not whether a passage answers it; of the {len(answered)} answered, {sum(bool(b['caution']) for b in answered)} "
                   "say that their quotes are only loosely related (`caution`).", ""]
-        loose = [requests.post(server.url + "/api/ask", json={"question": q}, timeout=60).json() for q in vague]
+        loose = ask_all(server.url, vague)
         refused_loose = [q for q, b in zip(vague, loose) if not b["answerable"]]
         lines += [f"Short, loosely worded questions that the reports do speak to (bench/data/vague.json; not a target): "
                   f"answered {len(loose) - len(refused_loose)}/{len(loose)} ({sum(bool(b['caution']) for b in loose)} with a caution)"
