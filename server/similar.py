@@ -126,7 +126,8 @@ def similar_to_report(engine: Engine, report_id: str, k: int = 5, filters: Filte
     own_index = engine.report_order.index(report_id)
     not_self = engine.p_report != own_index
     if not (filters and filters.section_kind):
-        substantive = ~np.isin(engine.p_kind, [i for i, kind in enumerate(engine.kinds) if kind in BOILERPLATE_KINDS])
+        boilerplate = np.array([kind in BOILERPLATE_KINDS for kind in engine.kinds])  # by kind code
+        substantive = ~boilerplate[engine.p_kind]
         not_self &= substantive
         own = [pid for pid in own if substantive[pid]] or own  # a report of nothing else is compared whole
     mask = not_self if mask is None else (mask & not_self)
