@@ -77,7 +77,7 @@ def build_synthetic(seed_index: Path, out_dir: Path, n_passages: int, seed: int 
             vectors[pid] = vec / np.linalg.norm(vec)
             rows.append((pid, rid, ordinal, 0, row["heading"], row["heading_path"], row["kind"], row["paragraph"], row["paragraphs"],
                          None, None, offset, offset + len(text), text, text, row["tokens"], json.dumps(spans),
-                         "\n".join(s for _, s in sentences), vectors[pid].tobytes()))
+                         json.dumps([[row["paragraph"], None]] * len(spans)), "\n".join(s for _, s in sentences), vectors[pid].tobytes()))
             keyword_rows.append((pid, text, row["heading_path"]))
             offset += len(text) + 2
             pid += 1
@@ -87,7 +87,7 @@ def build_synthetic(seed_index: Path, out_dir: Path, n_passages: int, seed: int 
                       seed_report["child"], seed_report["review_type"], "synthetic", f"{rid}.txt", seed_report["board"],
                       "\n\n".join(texts), 0))
         conn.execute("INSERT INTO sections VALUES (?,?,?,?,?,?,?,?,?)", (rid, 0, "Synthetic", "[]", "analysis", 1, None, 0, offset))
-        conn.executemany("INSERT INTO passages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        conn.executemany("INSERT INTO passages VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
     conn.commit()
     # themes are tagged as `reviews index` tags them, with the seed index's prototypes
     t_themes = time.perf_counter()

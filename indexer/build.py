@@ -320,7 +320,7 @@ def _build_generation(
                 ("sections", "report_id, ordinal, heading, path, kind, level, number, start, end"),
                 # passages keep their ids, so that the keyword index can be updated in place
                 ("passages", "id, report_id, ordinal, section, heading, heading_path, kind, paragraph, paragraphs, page, "
-                 "page_end, start, end, text, embed_text, tokens, sentences, stems, vector"),
+                 "page_end, start, end, text, embed_text, tokens, sentences, sentence_refs, stems, vector"),
                 ("footnotes", "report_id, number, text, page"),
             ):
                 key = "id" if table == "reports" else "report_id"
@@ -405,11 +405,12 @@ def _build_generation(
                 rid, c.ordinal, c.section, sec.heading, " > ".join(sec.path), c.kind,
                 c.paragraphs[0] if c.paragraphs else None, json.dumps(c.paragraphs), c.page, c.page_end,
                 c.start, c.end, c.text, c.embed_text, sizes[c.embed_text],
-                json.dumps(c.sentences), sentence_stems(c.text, c.sentences, c.start), vec,
+                json.dumps(c.sentences), json.dumps(c.sentence_refs), sentence_stems(c.text, c.sentences, c.start), vec,
             ))
         conn.executemany(
             "INSERT INTO passages (report_id, ordinal, section, heading, heading_path, kind, paragraph, paragraphs, page,"
-            " page_end, start, end, text, embed_text, tokens, sentences, stems, vector) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " page_end, start, end, text, embed_text, tokens, sentences, sentence_refs, stems, vector)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             rows,
         )
         conn.executemany(

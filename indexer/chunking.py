@@ -70,6 +70,9 @@ class Chunk:
     text: str
     embed_text: str
     sentences: list[tuple[int, int]] = field(default_factory=list)
+    # per sentence, the report's paragraph number and the printed page it starts on: a quote
+    # from the middle of a passage is cited where it stands, not where the passage starts
+    sentence_refs: list[tuple[str | None, int | None]] = field(default_factory=list)
 
 
 def train_punkt(texts: Iterable[str]) -> PunktParameters:
@@ -220,4 +223,5 @@ def _make_chunk(ordinal: int, report: StructuredReport, units: list[Sentence], p
         text=body,
         embed_text=prefix + re.sub(r"\s+", " ", body),
         sentences=[(u.start, u.end) for u in units],
+        sentence_refs=[(paras[u.paragraph].number, report.page_at(u.start)) for u in units],
     )

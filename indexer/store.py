@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 DB_NAME = "store.sqlite"
@@ -55,7 +55,7 @@ CREATE TABLE passages (
   id INTEGER PRIMARY KEY, report_id TEXT NOT NULL, ordinal INTEGER NOT NULL, section INTEGER,
   heading TEXT, heading_path TEXT, kind TEXT, paragraph TEXT, paragraphs TEXT, page INTEGER,
   page_end INTEGER, start INTEGER, end INTEGER, text TEXT NOT NULL, embed_text TEXT NOT NULL,
-  tokens INTEGER, sentences TEXT NOT NULL, stems TEXT NOT NULL, vector BLOB NOT NULL);
+  tokens INTEGER, sentences TEXT NOT NULL, sentence_refs TEXT NOT NULL, stems TEXT NOT NULL, vector BLOB NOT NULL);
 CREATE INDEX passages_report ON passages (report_id, ordinal);
 CREATE TABLE footnotes (report_id TEXT NOT NULL, number TEXT, text TEXT, page INTEGER);
 CREATE TABLE acronyms (short TEXT PRIMARY KEY, long TEXT NOT NULL);

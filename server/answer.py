@@ -42,6 +42,7 @@ class Candidate:
     end: int
     text: str
     passage_rank: int
+    sentence: int = 0  # the quote's first sentence within the passage, for its paragraph and page
     overlap: float = 0.0
     passage_score: float = 0.0
     cosine: float = 0.0
@@ -95,7 +96,7 @@ def ask(engine: Engine, question: str, k: int = 5, filters: Filters | None = Non
                 continue
             present = row["stems"][i] + (row["stems"][i + 1] if i + 1 < len(spans) else "")
             overlap = sum(v for t, v in weights.items() if f" {t} " in present) / total
-            candidates.append(Candidate(h.pid, s, s + len(text), text, rank, overlap=overlap,
+            candidates.append(Candidate(h.pid, s, s + len(text), text, rank, sentence=i, overlap=overlap,
                                         passage_score=max(0.0, h.score / top_score)))
     # a cheap first pass on words and passage rank, then embed only a few quotes in one batch
     candidates.sort(key=lambda c: -(c.overlap + 0.5 * c.passage_score + 0.2 / (1 + c.passage_rank)))
@@ -121,6 +122,8 @@ def ask(engine: Engine, question: str, k: int = 5, filters: Filters | None = Non
     for n, c in enumerate(chosen, start=1):
         row = rows[c.pid]
         conf = (c.cosine - ANSWERABLE_MIN_COSINE) / (CONFIDENT_COSINE - ANSWERABLE_MIN_COSINE)
+        # where the quote itself stands: a passage's later sentences may be in later paragraphs and pages
+        paragraph, page = row["sentence_refs"][c.sentence]
         citations.append({
             "n": n,
             "quote": c.text,
@@ -129,8 +132,8 @@ def ask(engine: Engine, question: str, k: int = 5, filters: Filters | None = Non
             "report": report_json(engine, row["report_id"]),
             "section": row["heading"] or None,
             "section_kind": row["kind"],
-            "paragraph": row["paragraph"],
-            "page": row["page"],
+            "paragraph": paragraph,
+            "page": page,
             "offsets": [c.start, c.end],  # within the passage's text
             "start": row["start"] + c.start,  # within the report's cleaned text
             "end": row["start"] + c.end,

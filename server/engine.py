@@ -487,7 +487,7 @@ class Engine:
         marks = ",".join("?" * len(pids))
         rows = self.conn().execute(
             f"SELECT id, report_id, ordinal, heading, heading_path, kind, paragraph, paragraphs, page, page_end, start, end,"
-            f" text, sentences, stems FROM passages WHERE id IN ({marks})",
+            f" text, sentences, sentence_refs, stems FROM passages WHERE id IN ({marks})",
             pids,
         ).fetchall()
         out = {}
@@ -495,6 +495,7 @@ class Engine:
             d = dict(row)
             d["paragraphs"] = json.loads(d["paragraphs"])
             d["sentences"] = json.loads(d["sentences"])
+            d["sentence_refs"] = json.loads(d["sentence_refs"])
             # one " stem stem " string per sentence: a padded substring test is cheaper than building sets
             d["stems"] = [f" {line} " for line in d["stems"].split("\n")]
             out[d["id"]] = d

@@ -169,6 +169,25 @@ def test_ask_gives_verbatim_citations(api):
     assert body["caution"] is None
 
 
+def test_a_citation_gives_the_paragraph_its_quote_stands_in(api):
+    # a passage may run over several numbered paragraphs: a quote from a later one is cited
+    # there, not at the paragraph the passage starts with
+    questions = ["what went wrong with information sharing between health and social care", "what is disguised compliance",
+                 "what lessons about safe sleep", "was the neglect of Child E a one-off or a chronic pattern",
+                 "did the health visitor escalate concerns about weight"]
+    numbered, later = [], 0
+    for question in questions:
+        for c in api.post("/api/ask", {"question": question}).json()["citations"]:
+            detail = api.get(f"/api/reports/{c['report']['id']}").json()
+            passage = next(p for p in detail["passages"] if p["id"] == c["passage_id"])
+            later += c["paragraph"] != passage["paragraph"]
+            m = re.match(r"(\d+(?:\.\d+)+)\.?\s", c["quote"])  # a quote that opens with its paragraph's number
+            if m:
+                numbered.append((m.group(1), c["paragraph"]))
+    assert later >= 1 and numbered
+    assert all(number == paragraph for number, paragraph in numbered), numbered
+
+
 def test_an_answer_of_loosely_related_quotes_says_so(api):
     from server.answer import LOOSE_BELOW
 

@@ -111,6 +111,21 @@ def test_passages_point_into_the_cleaned_text(seed_index):
             assert p["start"] <= a < b <= p["end"]
 
 
+def test_each_sentence_knows_its_paragraph(seed_index):
+    later = 0
+    for p in passages(seed_index):
+        spans, refs = json.loads(p["sentences"]), json.loads(p["sentence_refs"])
+        assert len(refs) == len(spans)
+        # the passage's paragraph list is its sentences' paragraphs, in order, once each
+        assert list(dict.fromkeys(r[0] for r in refs if r[0])) == json.loads(p["paragraphs"])
+        for (a, b), (number, _) in zip(spans, refs):
+            m = re.match(r"(\d+(?:\.\d+)+)\.?\s", p["text"][a - p["start"] : b - p["start"]])
+            if m and m.group(1) in json.loads(p["paragraphs"]):  # a sentence that opens its paragraph
+                assert number == m.group(1)
+                later += number != p["paragraph"]
+    assert later > 0
+
+
 def test_passages_never_cross_a_section(seed_index):
     gen = store.current_generation(seed_index)
     conn = store.connect(gen.db_path, readonly=True)
@@ -284,6 +299,9 @@ def test_pdf_pages_are_kept(tmp_path, embedder):
             hits = [p for p in rows if first in norm(p["text"])]
             assert hits, first
             assert hits[0]["page"] == page_no, (first, hits[0]["page"])
+            spans, refs = json.loads(hits[0]["sentences"]), json.loads(hits[0]["sentence_refs"])
+            opening = [r for (a, _), r in zip(spans, refs) if norm(hits[0]["text"][a - hits[0]["start"]:]).startswith(first)]
+            assert opening and opening[0][1] == page_no  # the page of the sentence itself
     assert not any(re.search(r"(^|\s)[123]\s*$", p["text"]) for p in rows), "page numbers leaked into text"
 
 
