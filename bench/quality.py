@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import ROOT, Server, command, machine, publish, summary  # noqa: E402
 from server.answer import ANSWERABLE_MIN_COSINE, LOOSE_BELOW  # noqa: E402
 
-DEFAULT_QUESTIONS = [ROOT / "bench" / "data" / f"{name}.json" for name in ("questions", "questions_extra", "questions_more")]
+DEFAULT_QUESTIONS = [ROOT / "bench" / "data" / f"{name}.json" for name in ("questions", "questions_extra", "questions_more", "questions_fourth")]
 OFFTOPIC = ROOT / "bench" / "data" / "offtopic.json"
 NEAR_DOMAIN = ROOT / "bench" / "data" / "near_domain.json"
 VAGUE = ROOT / "bench" / "data" / "vague.json"
