@@ -85,18 +85,38 @@ async function api(path, body) {
 
 // ---- citations ----------------------------------------------------------------------------
 
-function citationText(report, paragraph, page) {
+// A passage may run over several numbered paragraphs and pages: it is cited by the range it
+// covers ("paras 18.5–18.6", "pp. 4–5"); a quote by the one paragraph and page it stands on.
+function paragraphLabel(first, last) {
+  if (!first) return null;
+  const numbered = /^\d/.test(first);
+  if (numbered && last && last !== first && /^\d/.test(last)) return `paras ${first}–${last}`;
+  return numbered ? `para ${first}` : first;
+}
+
+function pageLabel(first, last) {
+  if (!first) return null;
+  return last && last !== first ? `pp. ${first}–${last}` : `p. ${first}`;
+}
+
+function lastOf(list) { return list && list.length ? list[list.length - 1] : null; }
+
+function citationText(report, where) {
   const parts = [`${report.area || "Unknown area"} (${report.year || "n.d."}) ${report.title || report.id}`];
-  if (paragraph) parts.push(/^\d/.test(paragraph) ? `para ${paragraph}` : paragraph);
-  if (page) parts.push(`p. ${page}`);
+  const para = paragraphLabel(where.paragraph, lastOf(where.paragraphs));
+  const page = pageLabel(where.page, where.page_end);
+  if (para) parts.push(para);
+  if (page) parts.push(page);
   return parts.join(", ");
 }
 
-function citationLine(report, section, paragraph, page, kind) {
+function citationLine(report, section, where, kind) {
   const bits = [];
   if (section) bits.push(section);
-  if (paragraph) bits.push(/^\d/.test(paragraph) ? `para ${paragraph}` : paragraph);
-  if (page) bits.push(`p. ${page}`);
+  const para = paragraphLabel(where.paragraph, lastOf(where.paragraphs));
+  const page = pageLabel(where.page, where.page_end);
+  if (para) bits.push(para);
+  if (page) bits.push(page);
   return el("p", { className: "cite" },
     el("span", { className: "report-title", text: report.title || report.id }),
     ` — ${report.area || "unknown area"}, ${report.year || "n.d."}`,
@@ -128,7 +148,7 @@ function actions(report, passage) {
   const open = el("a", { href: readerHref(report.id, passage.start, passage.end), className: "open-link", text: "Open in report" });
   open.addEventListener("click", (event) => { event.preventDefault(); navigate(open.getAttribute("href")); });
   const copy = el("button", { type: "button", className: "secondary copy-citation", text: "Copy citation" });
-  copy.addEventListener("click", () => copyCitation(citationText(report, passage.paragraph, passage.page)));
+  copy.addEventListener("click", () => copyCitation(citationText(report, passage)));
   return el("div", { className: "actions" }, open, copy);
 }
 
@@ -144,7 +164,7 @@ function themeChips(ids, label = "Themes") {
 
 function passageCard(p, extra = {}) {
   return el("article", { className: "card passage", id: extra.id || null, dataset: { passage: p.id } },
-    citationLine(p.report, p.section, p.paragraph, p.page, p.section_kind),
+    citationLine(p.report, p.section, p, p.section_kind),
     el("p", { className: "text" }, highlighted(p.text, p.highlights)),
     themeChips(p.themes),
     actions(p.report, p));
@@ -335,7 +355,7 @@ async function runAsk(question) {
     const list = el("ol", { className: "citations plain-list", "aria-label": "Citations" });
     for (const c of data.citations) {
       const item = el("li", { id: `cite-${c.n}`, className: "card citation" },
-        citationLine(c.report, c.section, c.paragraph, c.page, c.section_kind),
+        citationLine(c.report, c.section, { paragraph: c.paragraph, page: c.page }, c.section_kind),
         el("p", { className: "text", text: `“${c.quote}”` }),
         el("p", { className: "confidence", text: `Confidence ${Math.round(c.confidence * 100)}%`,
           title: "How close in meaning this quote is to the question. Not a probability: read the passage to judge." }),

@@ -100,6 +100,23 @@ def test_search_shows_highlights_citations_and_filters(driver, live_server):
     assert console_errors(driver) == []
 
 
+def test_a_passage_over_several_paragraphs_is_cited_by_their_range(driver, live_server):
+    query = "managers went back on the decision to issue proceedings"
+    driver.get(live_server.url + "/")
+    search(driver, query)
+    results = requests.post(live_server.url + "/api/search", json={"query": query}, timeout=30).json()["results"]
+    spanning = [r for r in results if len(r["paragraphs"]) > 1 and r["paragraphs"][-1][0].isdigit()]
+    assert spanning, "no result runs over two numbered paragraphs"
+    for r in spanning:
+        card = css(driver, f'#search-results .card[data-passage="{r["id"]}"]')[0]
+        assert f"paras {r['paragraphs'][0]}–{r['paragraphs'][-1]}" in card.find_element("css selector", ".cite").text
+    single = [r for r in results if len(r["paragraphs"]) == 1 and r["paragraph"][0].isdigit()]
+    assert single  # one paragraph keeps the plain form
+    card = css(driver, f'#search-results .card[data-passage="{single[0]["id"]}"]')[0]
+    cite = card.find_element("css selector", ".cite").text
+    assert f"para {single[0]['paragraph']}" in cite and "paras" not in cite
+
+
 def test_a_corrected_word_is_shown(driver, live_server):
     driver.get(live_server.url + "/")
     search(driver, "safegaurding supervison")
