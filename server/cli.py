@@ -55,14 +55,17 @@ def _unknown_report(eng, report_id: str) -> bool:  # noqa: ANN001
 
 
 def _cite(p: dict) -> str:
+    """Report, section, paragraph and page of a passage or citation; a passage's as the range it covers."""
     r = p["report"]
     bits = [f"{r['title']} ({r['area']}, {r['year']})"]
     if p.get("section"):
         bits.append(f"section: {p['section']}")
-    if p.get("paragraph"):
-        bits.append(f"para {p['paragraph']}")
+    first, last = p.get("paragraph"), (p.get("paragraphs") or [None])[-1]
+    if first:
+        bits.append(f"paras {first}-{last}" if last and last != first else f"para {first}")
     if p.get("page"):
-        bits.append(f"p. {p['page']}")
+        end = p.get("page_end")
+        bits.append(f"pp. {p['page']}-{end}" if end and end != p["page"] else f"p. {p['page']}")
     return " | ".join(bits)
 
 

@@ -20,6 +20,16 @@ def test_search_cites_report_section_and_paragraph(seed_index):
     assert out.stdout.startswith("1. [") and "Serious Case Review: Matt" in out.stdout and "para 6.2.4" in out.stdout
 
 
+def test_search_cites_a_passage_over_several_paragraphs_by_their_range(seed_index):
+    query = "managers went back on the decision to issue proceedings"
+    results = json.loads(reviews(seed_index, "search", query, "--k", "5", "--json").stdout)["results"]
+    out = reviews(seed_index, "search", query, "--k", "5").stdout
+    spanning = [r["paragraphs"] for r in results if len(r["paragraphs"]) > 1]
+    assert spanning
+    for paras in spanning:
+        assert f"paras {paras[0]}-{paras[-1]}" in out
+
+
 def test_ask_quotes_and_cites_and_says_when_the_quotes_are_loose(seed_index):
     out = reviews(seed_index, "ask", "what is disguised compliance")
     assert out.returncode == 0, out.stderr
