@@ -101,22 +101,17 @@ function pageLabel(first, last) {
 
 function lastOf(list) { return list && list.length ? list[list.length - 1] : null; }
 
+// "paras 18.5–18.6", "p. 4": whichever of the two the passage or quote has
+function placeLabels(where) {
+  return [paragraphLabel(where.paragraph, lastOf(where.paragraphs)), pageLabel(where.page, where.page_end)].filter(Boolean);
+}
+
 function citationText(report, where) {
-  const parts = [`${report.area || "Unknown area"} (${report.year || "n.d."}) ${report.title || report.id}`];
-  const para = paragraphLabel(where.paragraph, lastOf(where.paragraphs));
-  const page = pageLabel(where.page, where.page_end);
-  if (para) parts.push(para);
-  if (page) parts.push(page);
-  return parts.join(", ");
+  return [`${report.area || "Unknown area"} (${report.year || "n.d."}) ${report.title || report.id}`, ...placeLabels(where)].join(", ");
 }
 
 function citationLine(report, section, where, kind) {
-  const bits = [];
-  if (section) bits.push(section);
-  const para = paragraphLabel(where.paragraph, lastOf(where.paragraphs));
-  const page = pageLabel(where.page, where.page_end);
-  if (para) bits.push(para);
-  if (page) bits.push(page);
+  const bits = section ? [section, ...placeLabels(where)] : placeLabels(where);
   return el("p", { className: "cite" },
     el("span", { className: "report-title", text: report.title || report.id }),
     ` — ${report.area || "unknown area"}, ${report.year || "n.d."}`,
