@@ -62,7 +62,9 @@ def _cite(p: dict) -> str:
         bits.append(f"section: {p['section']}")
     first, last = p.get("paragraph"), (p.get("paragraphs") or [None])[-1]
     if first:
-        bits.append(f"paras {first}-{last}" if last and last != first else f"para {first}")
+        # a range only between numbers, as the page shows it ("paras 18.5-18.6", never "Finding 3-4.1")
+        numbered = last and last != first and first[0].isdigit() and last[0].isdigit()
+        bits.append(f"paras {first}-{last}" if numbered else f"para {first}")
     if p.get("page"):
         end = p.get("page_end")
         bits.append(f"pp. {p['page']}-{end}" if end and end != p["page"] else f"p. {p['page']}")
