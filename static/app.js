@@ -119,7 +119,16 @@ function citationLine(report, section, where, kind) {
     kind ? el("span", { className: "kind-badge", text: KIND_LABELS[kind] || kind }) : null);
 }
 
-async function copyCitation(text) {
+// The answer as plain text to paste into a report or case note: the quotes with their markers,
+// then one reference per marker, cited as "Copy citation" cites them. A quote that runs over a
+// paragraph break is folded onto one line, so that each quote and each reference is one line.
+function answerText(citations) {
+  const quotes = citations.map((c) => `“${c.quote.replace(/\s+/g, " ").trim()}” [${c.n}]`);
+  const refs = citations.map((c) => `[${c.n}] ${citationText(c.report, { paragraph: c.paragraph, page: c.page })}`);
+  return [...quotes, "", ...refs].join("\n");
+}
+
+async function copyText(text, message) {
   try {
     await navigator.clipboard.writeText(text);
   } catch (err) {
@@ -130,7 +139,7 @@ async function copyCitation(text) {
     document.execCommand("copy");
     area.remove();
   }
-  setStatus(`Citation copied: ${text}`);
+  setStatus(message);
 }
 
 function readerHref(reportId, start, end) {
@@ -143,7 +152,10 @@ function actions(report, passage) {
   const open = el("a", { href: readerHref(report.id, passage.start, passage.end), className: "open-link", text: "Open in report" });
   open.addEventListener("click", (event) => { event.preventDefault(); navigate(open.getAttribute("href")); });
   const copy = el("button", { type: "button", className: "secondary copy-citation", text: "Copy citation" });
-  copy.addEventListener("click", () => copyCitation(citationText(report, passage)));
+  copy.addEventListener("click", () => {
+    const text = citationText(report, passage);
+    copyText(text, `Citation copied: ${text}`);
+  });
   return el("div", { className: "actions" }, open, copy);
 }
 
@@ -346,6 +358,10 @@ async function runAsk(question) {
       const marker = el("a", { className: "marker", href: `#cite-${c.n}`, text: `[${c.n}]`, "aria-label": `Citation ${c.n}` });
       answer.append(el("p", { className: "quote" }, `“${c.quote}” `, marker));
     }
+    const n = data.citations.length;
+    const copyAnswer = el("button", { type: "button", className: "secondary copy-answer", text: "Copy answer with citations" });
+    copyAnswer.addEventListener("click", () => copyText(answerText(data.citations), `Answer copied with ${n} citation${n === 1 ? "" : "s"}.`));
+    answer.append(el("div", { className: "actions" }, copyAnswer));
     box.append(answer);
     const list = el("ol", { className: "citations plain-list", "aria-label": "Citations" });
     for (const c of data.citations) {

@@ -158,6 +158,43 @@ def test_ask_answer_and_not_found(driver, live_server):
     assert console_errors(driver) == []
 
 
+def capture_clipboard(driver) -> None:
+    """Keep what the page copies in window.copied: headless Chromium has no clipboard to read back."""
+    driver.execute_script(
+        "window.copied = null;"
+        "Object.defineProperty(navigator, 'clipboard', {configurable: true, value: {"
+        "  writeText: (text) => { window.copied = text; return Promise.resolve(); }}});")
+
+
+def test_copy_answer_gives_the_quotes_and_a_reference_for_each_marker(driver, live_server):
+    from selenium.webdriver.common.keys import Keys
+
+    question = "what is a serious case review for"
+    citations = requests.post(live_server.url + "/api/ask", json={"question": question}, timeout=30).json()["citations"]
+    assert len(citations) >= 2, "the question no longer gets several citations"
+    driver.get(live_server.url + "/?tab=ask")
+    wait_for(driver, "#ask-q").send_keys(question, Keys.ENTER)
+    wait_for(driver, "#ask-results .answer")
+    capture_clipboard(driver)
+    css(driver, "#ask-results .copy-answer")[0].click()
+    copied = wait_until(driver, lambda d: d.execute_script("return window.copied"))
+    quotes, refs = copied.split("\n\n")
+    assert quotes.split("\n") == [f"“{' '.join(c['quote'].split())}” [{c['n']}]" for c in citations]
+    refs = refs.split("\n")
+    assert len(refs) == len(citations)
+    for c, ref in zip(citations, refs):
+        assert ref.startswith(f"[{c['n']}] ") and c["report"]["title"] in ref and str(c["report"]["year"]) in ref
+        if c["paragraph"]:
+            assert f"para {c['paragraph']}" in ref
+    assert f"Answer copied with {len(citations)} citations" in driver.find_element("id", "status").text
+
+    # each citation's own "Copy citation" gives the same reference as the answer's list
+    for c, ref in zip(citations, refs):
+        css(driver, f"#cite-{c['n']} .copy-citation")[0].click()
+        wait_until(driver, lambda d, ref=ref: d.execute_script("return window.copied") == ref.split(" ", 1)[1])
+    assert console_errors(driver) == []
+
+
 def test_similar_cases_puts_the_right_report_first(driver, live_server):
     driver.get(live_server.url + "/?tab=similar")
     box = wait_for(driver, "#similar-q")
