@@ -277,6 +277,17 @@ def test_similar_case_description_ranks_its_report_first(api, report_id):
     assert all(p["report"]["id"] == report_id for p in body["reports"][0]["evidence"])
 
 
+def test_similar_evidence_is_never_a_bibliography_or_terms_of_reference(api):
+    # before, the Sofia review's bibliography ("Analysing child deaths and serious injury...")
+    # was shown as evidence for a bed-sharing death
+    body = api.post("/api/similar", {"text": CASE_DESCRIPTIONS["coventry-matt"], "k": 5}).json()
+    kinds = {p["section_kind"] for r in body["reports"] for p in r["evidence"]}
+    assert kinds and not kinds & {"methodology", "glossary", "appendix"}, kinds
+    assert "introduction" in kinds  # the passage that states the case ("The subject of this review is Matt...") stays
+    asked = api.post("/api/similar", {"text": CASE_DESCRIPTIONS["coventry-matt"], "k": 5, "filters": {"section_kind": ["appendix"]}}).json()
+    assert {p["section_kind"] for r in asked["reports"] for p in r["evidence"]} == {"appendix"}
+
+
 def test_security_headers(api):
     r = api.get("/api/health")
     csp = r.headers["Content-Security-Policy"]
