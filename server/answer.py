@@ -31,6 +31,10 @@ LOOSE = "The quoted sentences are only loosely related to the question; the near
 NOT_FOUND = "The reports in this collection do not appear to answer this question. The nearest passages are shown for you to judge."
 
 _WORDS = re.compile(r"[A-Za-z0-9]+")
+# A quote that ends like this stops mid-thought ("...met the following criteria: (a) abuse or
+# neglect of a child is known or suspected; and"): the passage's next sentences complete it.
+_CONTINUES = re.compile(r"(?:[:;,]|\b(?:and|or))\s*$", re.IGNORECASE)
+MAX_EXTRA_SENTENCES = 3
 
 
 @dataclass
@@ -47,6 +51,17 @@ class Candidate:
     passage_score: float = 0.0
     cosine: float = 0.0
     score: float = 0.0
+
+
+def _complete(row: dict, c: Candidate) -> None:
+    """Run a quote on through the passage's next sentences while it ends mid-list or mid-thought."""
+    spans = row["sentences"]
+    last = min(c.sentence + QUOTE_SENTENCES - 1, len(spans) - 1)
+    stop = min(last + MAX_EXTRA_SENTENCES, len(spans) - 1)
+    while _CONTINUES.search(c.text) and last < stop:
+        last += 1
+        c.text = row["text"][c.start:spans[last][1] - row["start"]].strip()
+        c.end = c.start + len(c.text)
 
 
 def _too_similar(a: str, b: str) -> bool:
@@ -107,6 +122,8 @@ def ask(engine: Engine, question: str, k: int = 5, filters: Filters | None = Non
             c.cosine = float(cos)
             c.score = W_COS * c.cosine + W_OVERLAP * c.overlap + W_PASSAGE * c.passage_score + W_RANK / (1 + c.passage_rank)
     shortlist.sort(key=lambda c: -c.score)
+    for c in shortlist:
+        _complete(rows[c.pid], c)
 
     chosen: list[Candidate] = []
     for c in shortlist:

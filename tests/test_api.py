@@ -188,6 +188,42 @@ def test_a_citation_gives_the_paragraph_its_quote_stands_in(api):
     assert all(number == paragraph for number, paragraph in numbered), numbered
 
 
+def test_a_quote_does_not_stop_mid_list(api):
+    # "...met the following criteria: (a) abuse or neglect of a child is known or suspected; and"
+    # was quoted without (b); a quote now runs on while it ends on a colon, semicolon, comma,
+    # "and" or "or", unless its passage ends there
+    questions = ["what is a serious case review for", "who was the lead reviewer for Child E",
+                 "which agency took the lead on the case", "what happened to Child B1 in August 2014"]
+    quotes = 0
+    for question in questions:
+        for c in api.post("/api/ask", {"question": question}).json()["citations"]:
+            quotes += 1
+            if re.search(r"(?:[:;,]|\b(?:and|or))\s*$", c["quote"], re.IGNORECASE):
+                detail = api.get(f"/api/reports/{c['report']['id']}").json()
+                passage = next(p for p in detail["passages"] if p["id"] == c["passage_id"])
+                assert detail["text"][c["end"]:passage["end"]].strip() == "", c["quote"]
+    assert quotes >= len(questions)
+    review = api.post("/api/ask", {"question": "what is a serious case review for"}).json()["citations"]
+    criteria = next(c["quote"] for c in review if "following criteria:" in c["quote"])
+    assert "(b)" in criteria
+
+
+def test_complete_runs_a_quote_on_to_the_end_of_its_list():
+    from server.answer import Candidate, _complete
+
+    text = "It met these criteria: (a) a child was harmed; and (b) agencies failed. Later work followed."
+    ends = [text.index("(a)"), text.index("(b)"), text.index("Later"), len(text)]
+    spans = [(0, ends[0] - 1), (ends[0], ends[1] - 1), (ends[1], ends[2] - 1), (ends[2], ends[3])]
+    row = {"text": text, "start": 0, "sentences": spans}
+    quote = Candidate(pid=1, start=0, end=spans[1][1], text=text[: spans[1][1]], passage_rank=0, sentence=0)
+    _complete(row, quote)
+    assert quote.text == "It met these criteria: (a) a child was harmed; and (b) agencies failed."
+    assert text[quote.start : quote.end] == quote.text
+    whole = Candidate(pid=1, start=ends[1], end=spans[3][1], text=text[ends[1]:], passage_rank=0, sentence=2)
+    _complete(row, whole)  # ends on a full stop: left as it is
+    assert whole.text == text[ends[1]:]
+
+
 def test_an_answer_of_loosely_related_quotes_says_so(api):
     from server.answer import LOOSE_BELOW
 
