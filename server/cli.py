@@ -54,6 +54,35 @@ def _unknown_report(eng, report_id: str) -> bool:  # noqa: ANN001
     return True
 
 
+def _add_filter_options(p: argparse.ArgumentParser, report: bool = True) -> None:
+    """The API's filters as options; a repeated option keeps passages with any of its values."""
+    if report:
+        p.add_argument("--report", dest="report_ids", action="append", default=[], metavar="ID",
+                       help="only passages of this report (repeatable)")
+    p.add_argument("--kind", action="append", default=[], metavar="KIND",
+                   help="only sections of this kind, such as findings or recommendations (repeatable)")
+    p.add_argument("--year-from", type=int, metavar="YEAR", help="only reports published in or after this year")
+    p.add_argument("--year-to", type=int, metavar="YEAR", help="only reports published in or before this year")
+    p.add_argument("--area", help="only reports from this area (the catalogue's name, any case)")
+    p.add_argument("--theme", action="append", default=[], metavar="ID", help="only passages with this theme (repeatable)")
+
+
+def _filters(eng, args: argparse.Namespace):  # noqa: ANN001, ANN202
+    """The options' filters, checked as the API checks them; None after saying what is wrong."""
+    from server.errors import ApiError
+    from server.validation import parse_filters
+
+    raw = {"report_ids": getattr(args, "report_ids", []), "section_kind": args.kind, "year_from": args.year_from,
+           "year_to": args.year_to, "area": args.area, "themes": args.theme}
+    try:
+        return parse_filters({k: v for k, v in raw.items() if v not in (None, [])}, set(eng.reports), set(eng.theme_ids))
+    except ApiError as exc:
+        message = exc.message.replace("GET /api/themes lists the theme ids", "`reviews themes` lists them")
+        message = message.replace("'filters.year_from'", "--year-from").replace("'filters.year_to'", "--year-to")
+        print(f"error: {message}", file=sys.stderr)
+        return None
+
+
 def _cite(p: dict) -> str:
     """Report, section, paragraph and page of a passage or citation; a passage's as the range it covers."""
     r = p["report"]
@@ -172,15 +201,13 @@ def _print_corrections(corrections: list[dict]) -> None:
 
 def cmd_search(args: argparse.Namespace) -> int:
     """Search passages from the command line."""
-    from server.engine import Filters
     from server.search import SearchRequest, search
 
     eng = _engine(args.index)
-    unknown = [t for t in args.theme if t not in eng.themes]
-    if unknown:
-        print(f"error: unknown theme {unknown[0]!r}; `reviews themes` lists them", file=sys.stderr)
+    filters = _filters(eng, args)
+    if filters is None:
         return 2
-    result = search(eng, SearchRequest(args.query, k=args.k, mode=args.mode, filters=Filters(themes=args.theme)))
+    result = search(eng, SearchRequest(args.query, k=args.k, mode=args.mode, filters=filters))
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -221,7 +248,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
     """Answer a question with cited sentences."""
     from server.answer import ask
 
-    result = ask(_engine(args.index), args.question, k=args.k)
+    eng = _engine(args.index)
+    filters = _filters(eng, args)
+    if filters is None:
+        return 2
+    result = ask(eng, args.question, k=args.k, filters=filters)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -247,16 +278,19 @@ def cmd_similar(args: argparse.Namespace) -> int:
         print("error: give a case description or --report ID, not both", file=sys.stderr)
         return 2
     eng = _engine(args.index)
+    filters = _filters(eng, args)
+    if filters is None:
+        return 2
     if args.report:
         if _unknown_report(eng, args.report):
             return 2
-        result = similar_to_report(eng, args.report, args.k)
+        result = similar_to_report(eng, args.report, args.k, filters)
     else:
         text = args.text if args.text != "-" else sys.stdin.read()
         if not text or not text.strip():
             print("error: give a case description, or --report ID", file=sys.stderr)
             return 2
-        result = similar_to_text(eng, text, args.k)
+        result = similar_to_text(eng, text, args.k, filters)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -299,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query")
     p.add_argument("--k", type=int, default=10, choices=range(1, 51), metavar="K", help="results (1-50)")
     p.add_argument("--mode", default="hybrid", choices=["hybrid", "dense", "keyword"])
-    p.add_argument("--theme", action="append", default=[], metavar="ID", help="only passages with this theme (repeatable: any of them)")
+    _add_filter_options(p)
     p.add_argument("--index", default=str(_index_default()))
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
@@ -313,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="answer a question with cited sentences")
     p.add_argument("question")
     p.add_argument("--k", type=int, default=5, choices=range(1, 51), metavar="K", help="passages to show (1-50)")
+    _add_filter_options(p)
     p.add_argument("--index", default=str(_index_default()))
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ask)
@@ -321,6 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("text", nargs="?", default=None)
     p.add_argument("--report", help="find reports like this report id instead")
     p.add_argument("--k", type=int, default=5, choices=range(1, 51), metavar="K")
+    _add_filter_options(p, report=False)  # --report here names the report to compare with
     p.add_argument("--index", default=str(_index_default()))
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_similar)

@@ -56,3 +56,28 @@ def test_themes_of_one_report(seed_index):
     assert "Safe sleeping" in out.stdout and "passages" in out.stdout
     out = reviews(seed_index, "themes", "no-such-report")
     assert out.returncode == 2 and "no report with id" in out.stderr
+
+
+def test_search_ask_and_similar_take_the_api_filters(seed_index):
+    found = json.loads(reviews(seed_index, "search", "supervision", "--kind", "recommendations", "--json").stdout)["results"]
+    assert found and {r["section_kind"] for r in found} == {"recommendations"}
+    found = json.loads(reviews(seed_index, "search", "supervision", "--report", "coventry-matt", "--report", "tri-borough-sofia",
+                               "--json").stdout)["results"]
+    assert found and {r["report"]["id"] for r in found} <= {"coventry-matt", "tri-borough-sofia"}
+    found = json.loads(reviews(seed_index, "search", "supervision", "--year-from", "2016", "--area", "leicester", "--json").stdout)["results"]
+    assert found and {r["report"]["id"] for r in found} == {"leicester-child-b1"}
+    body = json.loads(reviews(seed_index, "ask", "what should change about supervision", "--kind", "recommendations", "--json").stdout)
+    assert body["citations"] and {c["section_kind"] for c in body["citations"]} == {"recommendations"}
+    body = json.loads(reviews(seed_index, "similar", "a baby died sharing a bed with young parents", "--year-to", "2015", "--json").stdout)
+    assert body["reports"] and all(r["report"]["year"] <= 2015 for r in body["reports"])
+
+
+def test_a_bad_filter_option_is_named(seed_index):
+    out = reviews(seed_index, "search", "supervision", "--kind", "bogus")
+    assert out.returncode == 2 and "unknown section kind 'bogus'" in out.stderr and not out.stdout
+    out = reviews(seed_index, "search", "supervision", "--theme", "bogus")
+    assert out.returncode == 2 and "`reviews themes` lists them" in out.stderr
+    out = reviews(seed_index, "ask", "supervision", "--report", "no-such-report")
+    assert out.returncode == 2 and "no report with id no-such-report" in out.stderr
+    out = reviews(seed_index, "similar", "a baby died", "--year-from", "2020", "--year-to", "2010")
+    assert out.returncode == 2 and "--year-from is after --year-to" in out.stderr
