@@ -257,6 +257,14 @@ function fillSearchForm(params) {
   }
 }
 
+function fillAskForm(params) {
+  $("ask-q").value = params.get("q") || "";
+  $("a-report").value = params.get("report") || "";
+  const kinds = new Set(params.getAll("kind"));
+  for (const box of document.querySelectorAll("#a-kinds input")) box.checked = kinds.has(box.value);
+  if (kinds.size || params.get("report")) $("ask-filters").open = true;
+}
+
 async function render() {
   const params = currentParams();
   const tab = TABS.includes(params.get("tab")) ? params.get("tab") : "search";
@@ -265,8 +273,8 @@ async function render() {
     fillSearchForm(params);
     if (params.get("q")) await runSearch(params); else { clear($("search-results")); setStatus(""); }
   } else if (tab === "ask") {
-    $("ask-q").value = params.get("q") || "";
-    if (params.get("q")) await runAsk(params.get("q")); else { clear($("ask-results")); setStatus(""); }
+    fillAskForm(params);
+    if (params.get("q")) await runAsk(params); else { clear($("ask-results")); setStatus(""); }
   } else if (tab === "similar") {
     $("similar-q").value = params.get("q") || "";
     if (params.get("report")) await runSimilar({ report_id: params.get("report") });
@@ -333,11 +341,12 @@ async function runSearch(params) {
 
 // ---- ask --------------------------------------------------------------------------------------
 
-async function runAsk(question) {
+async function runAsk(params) {
+  const question = params.get("q");
   const box = $("ask-results");
   loading(box, "Looking for the answer in the reports…");
   try {
-    const data = await api("/api/ask", { question, k: 5 });
+    const data = await api("/api/ask", { question, k: 5, filters: filtersFromParams(params) });
     clear(box);
     box.removeAttribute("aria-busy");
     state.lastHits = data.passages;
@@ -527,6 +536,13 @@ function searchParamsFromForm() {
   return params;
 }
 
+function askParamsFromForm() {
+  const params = new URLSearchParams({ tab: "ask", q: $("ask-q").value.trim() });
+  if ($("a-report").value) params.set("report", $("a-report").value);
+  for (const box of document.querySelectorAll("#a-kinds input:checked")) params.append("kind", box.value);
+  return params;
+}
+
 async function loadCorpus() {
   try {
     const [reports, health, themes] = await Promise.all([api("/api/reports"), api("/api/health"), api("/api/themes")]);
@@ -535,14 +551,18 @@ async function loadCorpus() {
     state.kinds = health.section_kinds || [];
     for (const r of state.reports) {
       state.byId[r.id] = r;
-      $("f-report").append(el("option", { value: r.id, text: `${r.title} (${r.area || "?"}, ${r.year || "n.d."})` }));
+      for (const select of ["f-report", "a-report"]) {
+        $(select).append(el("option", { value: r.id, text: `${r.title} (${r.area || "?"}, ${r.year || "n.d."})` }));
+      }
     }
     for (const area of [...new Set(state.reports.map((r) => r.area).filter(Boolean))].sort()) {
       $("f-area").append(el("option", { value: area, text: area }));
     }
-    for (const kind of state.kinds) {
-      const id = `kind-${kind}`;
-      $("f-kinds").append(el("label", { for: id }, el("input", { type: "checkbox", id, name: "kind", value: kind }), KIND_LABELS[kind] || kind));
+    for (const [list, prefix] of [["f-kinds", "kind"], ["a-kinds", "ask-kind"]]) {
+      for (const kind of state.kinds) {
+        const id = `${prefix}-${kind}`;
+        $(list).append(el("label", { for: id }, el("input", { type: "checkbox", id, name: "kind", value: kind }), KIND_LABELS[kind] || kind));
+      }
     }
     const years = state.reports.map((r) => r.year).filter(Boolean);
     const areas = new Set(state.reports.map((r) => r.area).filter(Boolean));
@@ -570,10 +590,10 @@ function init() {
   $("filters").addEventListener("change", () => { if ($("search-q").value.trim()) navigate(`?${searchParamsFromForm()}`); });
   $("ask-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    const q = $("ask-q").value.trim();
-    if (!q) { setStatus("Type a question.", true); return; }
-    submitTo("ask", q);
+    if (!$("ask-q").value.trim()) { setStatus("Type a question.", true); return; }
+    navigate(`?${askParamsFromForm()}`);
   });
+  $("ask-filters").addEventListener("change", () => { if ($("ask-q").value.trim()) navigate(`?${askParamsFromForm()}`); });
   $("similar-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const q = $("similar-q").value.trim();

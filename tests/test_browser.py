@@ -158,6 +158,35 @@ def test_ask_answer_and_not_found(driver, live_server):
     assert console_errors(driver) == []
 
 
+def test_ask_answers_only_from_the_report_and_section_kinds_chosen(driver, live_server):
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
+
+    question = "what should change about supervision"
+    driver.get(live_server.url + "/?tab=ask")
+    wait_for(driver, "#ask-q").send_keys(question, Keys.ENTER)
+    wait_for(driver, "#ask-results .answer")
+    driver.find_element("css selector", "#ask-filters summary").click()
+    Select(driver.find_element("id", "a-report")).select_by_value("luton-child-e")
+    wait_until(driver, lambda d: "report=luton-child-e" in d.current_url and css(d, "#ask-results .answer"))
+    titles = {t.text for t in css(driver, "#ask-results .citation .report-title")}
+    assert titles == {"Serious Case Review: Child E"}, titles
+    css(driver, "#ask-kind-recommendations")[0].click()
+    wait_until(driver, lambda d: "kind=recommendations" in d.current_url and css(d, "#ask-results .answer"))
+    wait_until(driver, lambda d: css(d, "#ask-results .citation .kind-badge"))
+    assert {b.text for b in css(driver, "#ask-results .citation .kind-badge")} == {"Recommendations"}
+    assert {t.text for t in css(driver, "#ask-results .citation .report-title")} == {"Serious Case Review: Child E"}
+
+    # the choice lives in the address, so a shared link answers the same way
+    driver.get(driver.current_url)
+    wait_for(driver, "#ask-results .answer")
+    assert driver.find_element("id", "ask-filters").get_attribute("open") is not None
+    assert driver.find_element("id", "ask-kind-recommendations").is_selected()
+    assert Select(driver.find_element("id", "a-report")).first_selected_option.get_attribute("value") == "luton-child-e"
+    assert {b.text for b in css(driver, "#ask-results .citation .kind-badge")} == {"Recommendations"}
+    assert console_errors(driver) == []
+
+
 def capture_clipboard(driver) -> None:
     """Keep what the page copies in window.copied: headless Chromium has no clipboard to read back."""
     driver.execute_script(
