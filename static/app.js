@@ -243,6 +243,17 @@ function themeFacets(facets, params) {
   return box;
 }
 
+// The section-kind boxes of the search and ask forms: ticked from the address, read into it.
+function tickKinds(listId, params) {
+  const kinds = new Set(params.getAll("kind"));
+  for (const box of document.querySelectorAll(`#${listId} input`)) box.checked = kinds.has(box.value);
+  return kinds.size;
+}
+
+function appendKinds(params, listId) {
+  for (const box of document.querySelectorAll(`#${listId} input:checked`)) params.append("kind", box.value);
+}
+
 function fillSearchForm(params) {
   $("search-q").value = params.get("q") || "";
   $("f-mode").value = params.get("mode") || "hybrid";
@@ -250,9 +261,8 @@ function fillSearchForm(params) {
   $("f-area").value = params.get("area") || "";
   $("f-from").value = params.get("from") || "";
   $("f-to").value = params.get("to") || "";
-  const kinds = new Set(params.getAll("kind"));
-  for (const box of document.querySelectorAll("#f-kinds input")) box.checked = kinds.has(box.value);
-  if (kinds.size || params.get("report") || params.get("area") || params.get("from") || params.get("to") || (params.get("mode") || "hybrid") !== "hybrid") {
+  const kinds = tickKinds("f-kinds", params);
+  if (kinds || params.get("report") || params.get("area") || params.get("from") || params.get("to") || (params.get("mode") || "hybrid") !== "hybrid") {
     $("filters").open = true;
   }
 }
@@ -260,9 +270,7 @@ function fillSearchForm(params) {
 function fillAskForm(params) {
   $("ask-q").value = params.get("q") || "";
   $("a-report").value = params.get("report") || "";
-  const kinds = new Set(params.getAll("kind"));
-  for (const box of document.querySelectorAll("#a-kinds input")) box.checked = kinds.has(box.value);
-  if (kinds.size || params.get("report")) $("ask-filters").open = true;
+  if (tickKinds("a-kinds", params) || params.get("report")) $("ask-filters").open = true;
 }
 
 async function render() {
@@ -367,9 +375,9 @@ async function runAsk(params) {
       const marker = el("a", { className: "marker", href: `#cite-${c.n}`, text: `[${c.n}]`, "aria-label": `Citation ${c.n}` });
       answer.append(el("p", { className: "quote" }, `“${c.quote}” `, marker));
     }
-    const n = data.citations.length;
+    const cited = `${data.citations.length} citation${data.citations.length === 1 ? "" : "s"}`;
     const copyAnswer = el("button", { type: "button", className: "secondary copy-answer", text: "Copy answer with citations" });
-    copyAnswer.addEventListener("click", () => copyText(answerText(data.citations), `Answer copied with ${n} citation${n === 1 ? "" : "s"}.`));
+    copyAnswer.addEventListener("click", () => copyText(answerText(data.citations), `Answer copied with ${cited}.`));
     answer.append(el("div", { className: "actions" }, copyAnswer));
     box.append(answer);
     const list = el("ol", { className: "citations plain-list", "aria-label": "Citations" });
@@ -387,7 +395,7 @@ async function runAsk(params) {
       box.append(el("h3", { text: "Nearest passages" }));
       for (const p of data.passages.slice(0, 3)) box.append(passageCard(p));
     }
-    setStatus(`Answer with ${data.citations.length} citation${data.citations.length === 1 ? "" : "s"}.`);
+    setStatus(`Answer with ${cited}.`);
   } catch (err) {
     failed(box, err);
   }
@@ -531,7 +539,7 @@ function searchParamsFromForm() {
   for (const [name, id] of [["report", "f-report"], ["area", "f-area"], ["from", "f-from"], ["to", "f-to"]]) {
     if ($(id).value) params.set(name, $(id).value);
   }
-  for (const box of document.querySelectorAll("#f-kinds input:checked")) params.append("kind", box.value);
+  appendKinds(params, "f-kinds");
   for (const theme of currentParams().getAll("theme")) params.append("theme", theme);  // a new query keeps the theme facet
   return params;
 }
@@ -539,7 +547,7 @@ function searchParamsFromForm() {
 function askParamsFromForm() {
   const params = new URLSearchParams({ tab: "ask", q: $("ask-q").value.trim() });
   if ($("a-report").value) params.set("report", $("a-report").value);
-  for (const box of document.querySelectorAll("#a-kinds input:checked")) params.append("kind", box.value);
+  appendKinds(params, "a-kinds");
   return params;
 }
 
