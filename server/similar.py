@@ -110,7 +110,8 @@ def similar_to_text(engine: Engine, text: str, k: int = 5, filters: Filters | No
     t0 = time.perf_counter()
     mask = engine.allowed_mask(filters)
     if not (filters and filters.section_kind):  # unless asked for, as in similar_to_report
-        mask = kinds_mask(engine, NOT_EVIDENCE_KINDS) if mask is None else (mask & kinds_mask(engine, NOT_EVIDENCE_KINDS))
+        evidence = kinds_mask(engine, NOT_EVIDENCE_KINDS)
+        mask = evidence if mask is None else (mask & evidence)
     best: dict[int, float] = {}
     vectors = []
     for piece in split_description(text):
